@@ -1,0 +1,64 @@
+# The two commands: `make run` and `make test`. Everything else is a helper.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
+
+.PHONY: run test test-sqlite test-postgres lint format superuser clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else \
+		"Python 3.12+ is required (Django 6), but $(PYTHON) is " + sys.version.split()[0] + \
+		". Install 3.12 (pyenv reads .python-version) or run: make PYTHON=python3.12 ...")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.test: requirements.txt requirements-test.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements-test.txt
+	touch $@ $(VENV)/.runtime
+
+## make run: migrate, then start web + worker (Procfile) with SQLite and console mail.
+run: $(VENV)/.runtime
+	DEBUG=1 $(BIN)/python manage.py migrate --noinput
+	@echo ""
+	@echo "  Open http://127.0.0.1:$(PORT)/invites/"
+	@echo "  Create a staff user (in another terminal):  make superuser"
+	@echo "  Mail is printed below by the worker (console backend)."
+	@echo ""
+	DEBUG=1 PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile -p $(PORT) web worker
+
+superuser: $(VENV)/.runtime
+	DEBUG=1 $(BIN)/python manage.py createsuperuser
+
+## make test: lint, then the whole suite on SQLite and on PostgreSQL.
+test: lint test-sqlite test-postgres
+
+lint: $(VENV)/.test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
+
+test-sqlite: $(VENV)/.test
+	$(BIN)/python -m pytest
+
+# In CI a missing PostgreSQL is a failure; locally it is reported and skipped.
+test-postgres: $(VENV)/.test
+	@if $(BIN)/python -c "import psycopg; psycopg.connect('$(PG_TEST_URL)', connect_timeout=3).close()" 2>/dev/null; then \
+		DATABASE_URL=$(PG_TEST_URL) $(BIN)/python -m pytest; \
+	elif [ "$$CI" = "true" ]; then \
+		echo "PostgreSQL is required in CI and is unreachable at $(PG_TEST_URL)"; exit 1; \
+	else \
+		echo "PostgreSQL unreachable at $(PG_TEST_URL): skipped the PostgreSQL run"; \
+	fi
+
+format: $(VENV)/.test
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

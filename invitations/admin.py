@@ -1,0 +1,80 @@
+from django.contrib import admin, messages
+
+from invitations import services
+from invitations.forms import InvitationForm
+from invitations.models import Invitation
+
+Status = Invitation.Status
+
+
+class ExpiredFilter(admin.SimpleListFilter):
+    title = "expired"
+    parameter_name = "expired"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "expired (sent, not accepted in time)")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.expired()
+        return queryset
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    form = InvitationForm
+    list_display = ["email", "sender", "status", "sent", "attempts", "last_error", "accepted", "created"]
+    list_filter = ["status", ExpiredFilter, "sender", "created", "sent"]
+    search_fields = ["email"]
+    date_hierarchy = "created"
+    readonly_fields = [
+        "sender", "status", "created", "sent", "accepted", "attempts", "last_error",
+        "next_attempt_at", "published_at", "claimed_at", "claimed_by", "key_digest",
+    ]  # fmt: skip
+    actions = ["resend", "retry_now", "revoke"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # The address of an existing invitation is history; invite again instead.
+        return [*self.readonly_fields, "email"] if obj else self.readonly_fields
+
+    def save_form(self, request, form, change):
+        if change:
+            return super().save_form(request, form, change)
+        form.sender = request.user
+        return form.save()  # creates the row and queues it on commit
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+
+    @admin.action(description="Resend with a fresh key (sent or expired)", permissions=["change"])
+    def resend(self, request, queryset):
+        self._report(
+            request,
+            queryset,
+            services.invitations_requeue(ids=self._ids(queryset), statuses=[Status.SENT]),
+            "queued again",
+        )
+
+    @admin.action(description="Retry now (failed)", permissions=["change"])
+    def retry_now(self, request, queryset):
+        self._report(
+            request,
+            queryset,
+            services.invitations_requeue(ids=self._ids(queryset), statuses=[Status.FAILED]),
+            "queued for a retry",
+        )
+
+    @admin.action(description="Revoke", permissions=["change"])
+    def revoke(self, request, queryset):
+        self._report(request, queryset, services.invitations_revoke(ids=self._ids(queryset)), "revoked")
+
+    def _ids(self, queryset) -> list[int]:
+        return list(queryset.values_list("pk", flat=True))
+
+    def _report(self, request, queryset, changed: int, verb: str) -> None:
+        skipped = queryset.count() - changed
+        text = f"{changed} invitation(s) {verb}."
+        if skipped:
+            text += f" {skipped} skipped: the action does not apply to them."
+        self.message_user(request, text, messages.SUCCESS if changed else messages.WARNING)

@@ -1,0 +1,44 @@
+import logging
+import os
+import socket
+import uuid
+
+from asgiref.sync import sync_to_async
+from channels.consumer import SyncConsumer
+
+from invitations import services
+from invitations.mail import ReusableMailer
+
+logger = logging.getLogger(__name__)
+
+
+class InvitationSendConsumer(SyncConsumer):
+    """Handles `invitation.send` messages from the send-invite channel.
+
+    Never raises for one invitation: a failure is recorded on its row (or left for the
+    sweep) and the next message is handled as usual.
+    """
+
+    # Fed by the worker from send-invite; it needs no private channel of its own.
+    channel_layer_alias = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mailer = ReusableMailer()
+        self.name = f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await sync_to_async(self.mailer.close)()
+
+    def invitation_send(self, message: dict) -> None:
+        invitation_id = message.get("id")
+        if type(invitation_id) is not int:
+            logger.warning("ignoring invitation.send without an integer id: %r", message)
+            return
+        try:
+            services.invitation_deliver(invitation_id=invitation_id, worker=self.name, mailer=self.mailer)
+        except Exception:
+            logger.exception("invitation id=%s: delivery crashed; the sweep will re-drive it", invitation_id)

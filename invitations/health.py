@@ -1,0 +1,57 @@
+"""Health of the delivery pipeline, for /healthz and `manage.py invitations_status`."""
+
+import time
+
+import redis
+from django.conf import settings
+from django.db.models import Count, Min, Q
+from django.utils import timezone
+
+from invitations.models import Invitation
+
+Status = Invitation.Status
+
+
+def report() -> dict:
+    """Database, Redis, worker heartbeat and queue figures; "healthy" when all three answer."""
+    result = {"database": "ok", "redis": "ok", **_queue_figures(), **_redis_figures()}
+    if result.pop("database_error", None):
+        result["database"] = "unavailable"
+    if result.pop("redis_error", None):
+        result["redis"] = "unavailable"
+    age = result["worker_heartbeat_age"]
+    result["worker"] = "ok" if age is not None and age <= settings.INVITATION_HEARTBEAT_STALE else "missing"
+    result["healthy"] = result["database"] == result["redis"] == result["worker"] == "ok"
+    return result
+
+
+def _queue_figures() -> dict:
+    try:
+        figures = Invitation.objects.aggregate(
+            pending=Count("pk", filter=Q(status__in=[Status.PENDING, Status.SENDING])),
+            failed=Count("pk", filter=Q(status=Status.FAILED)),
+            oldest_pending=Min("created", filter=Q(status__in=[Status.PENDING, Status.SENDING])),
+        )
+    except Exception:
+        return {"database_error": True, "pending": None, "failed": None, "oldest_pending_age": None}
+    oldest = figures.pop("oldest_pending")
+    figures["oldest_pending_age"] = round((timezone.now() - oldest).total_seconds(), 1) if oldest else None
+    return figures
+
+
+def _redis_figures() -> dict:
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        with client.pipeline() as pipe:
+            beat, depth = pipe.get(settings.INVITATION_HEARTBEAT_KEY).zcard(_channel_key()).execute()
+    except redis.RedisError:
+        return {"redis_error": True, "worker_heartbeat_age": None, "queue_depth": None}
+    finally:
+        client.close()
+    age = round(time.time() - float(beat), 1) if beat else None
+    return {"worker_heartbeat_age": age, "queue_depth": depth}
+
+
+def _channel_key() -> str:
+    prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
+    return prefix + settings.INVITATION_CHANNEL

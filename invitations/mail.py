@@ -1,0 +1,107 @@
+"""Build the invitation e-mail and send it over a reused connection."""
+
+import contextlib
+import smtplib
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, mailers
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from invitations.models import Invitation
+
+
+def accept_url(key: str) -> str:
+    return settings.SITE_URL + reverse("invitations:accept", kwargs={"key": key})
+
+
+def build_message(invitation: Invitation, *, key: str) -> EmailMultiAlternatives:
+    """The invitation mail: a text body and an autoescaped HTML alternative."""
+    context = {
+        "invitation": invitation,
+        "sender_name": _sender_name(invitation),
+        "accept_url": accept_url(key),
+        "expiry_days": settings.INVITATION_EXPIRY_DAYS,
+    }
+    subject = render_to_string("invitations/email/subject.txt", context)
+    # Subjects must stay on one line: the template's newlines never reach a header.
+    subject = " ".join(subject.split())
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=render_to_string("invitations/email/body.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[invitation.email],
+    )
+    message.attach_alternative(render_to_string("invitations/email/body.html", context), "text/html")
+    return message
+
+
+def _sender_name(invitation: Invitation) -> str:
+    if invitation.sender is None:
+        return "The team"
+    return invitation.sender.get_full_name() or invitation.sender.get_username()
+
+
+@dataclass(frozen=True)
+class SendFailure:
+    """Why a send failed, and whether trying again could help."""
+
+    permanent: bool
+    error: str
+
+
+def classify(exc: Exception) -> SendFailure:
+    """SMTP 5xx and malformed addresses are permanent; 4xx, disconnects and timeouts are not."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        code, text = next(iter(exc.recipients.values()))
+        return SendFailure(permanent=code >= 500, error=_smtp_error(code, text))
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return SendFailure(permanent=exc.smtp_code >= 500, error=_smtp_error(exc.smtp_code, exc.smtp_error))
+    if isinstance(exc, ValueError):
+        return SendFailure(permanent=True, error=f"invalid address: {exc}")
+    return SendFailure(permanent=False, error=f"{type(exc).__name__}: {exc}")
+
+
+def _smtp_error(code: int, text: bytes | str) -> str:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return f"SMTP {code} {text}"
+
+
+class ReusableMailer:
+    """One connection to the default mailer, kept open across messages.
+
+    A connection the server closed while idle is reopened once, transparently.
+    """
+
+    def __init__(self) -> None:
+        self.connection = None
+
+    def send(self, message: EmailMultiAlternatives) -> None:
+        reused = self.connection is not None
+        try:
+            self._send(message)
+        except smtplib.SMTPServerDisconnected:
+            self.close()
+            if not reused:
+                raise
+            self._send(message)
+        except (smtplib.SMTPResponseException, ValueError):
+            raise  # the server answered: the connection is still good
+        except Exception:
+            self.close()  # state unknown (timeout, reset): start afresh next time
+            raise
+
+    def _send(self, message: EmailMultiAlternatives) -> None:
+        if self.connection is None:
+            self.connection = mailers.default
+            self.connection.open()  # opened here, send_messages() leaves it open
+        self.connection.send_messages([message])
+
+    def close(self) -> None:
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            # Closing a broken connection may fail too; there is nothing left to do then.
+            with contextlib.suppress(Exception):
+                connection.close()

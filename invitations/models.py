@@ -1,0 +1,101 @@
+"""The Invitation row is the outbox: the channel message only wakes a worker up."""
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+
+class InvitationQuerySet(models.QuerySet):
+    def open_for(self, email: str) -> "InvitationQuerySet":
+        """Invitations that still block a new one to the same address."""
+        return self.filter(email__iexact=email, status__in=Invitation.Status.open())
+
+    def expired(self, now: datetime | None = None) -> "InvitationQuerySet":
+        """Sent invitations whose link has expired unused."""
+        cutoff = (now or timezone.now()) - timedelta(days=settings.INVITATION_EXPIRY_DAYS)
+        return self.filter(status=Invitation.Status.SENT, sent__lte=cutoff)
+
+    def due(self, now: datetime) -> "InvitationQuerySet":
+        """Pending invitations that may be sent now."""
+        return self.filter(status=Invitation.Status.PENDING, next_attempt_at__lte=now)
+
+    def forgotten(self, now: datetime) -> "InvitationQuerySet":
+        """Due invitations whose wake-up was never published or has gone unanswered."""
+        cutoff = now - timedelta(seconds=settings.INVITATION_REPUBLISH_AFTER)
+        return self.due(now).filter(models.Q(published_at__isnull=True) | models.Q(published_at__lte=cutoff))
+
+    def abandoned(self, now: datetime) -> "InvitationQuerySet":
+        """Claims held past the claim timeout: the worker that took them has died."""
+        cutoff = now - timedelta(seconds=settings.INVITATION_CLAIM_TIMEOUT)
+        return self.filter(status=Invitation.Status.SENDING, claimed_at__lte=cutoff)
+
+
+class Invitation(models.Model):
+    """An invitation to sign up, and the delivery state of its e-mail."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "pending"
+        SENDING = "sending", "sending"
+        SENT = "sent", "sent"
+        FAILED = "failed", "failed"
+        ACCEPTED = "accepted", "accepted"
+        REVOKED = "revoked", "revoked"
+
+        @classmethod
+        def open(cls) -> list[str]:
+            return [cls.PENDING, cls.SENDING, cls.SENT]
+
+    email = models.EmailField(max_length=254)
+    sender = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="invitations_sent",
+    )
+    created = models.DateTimeField(default=timezone.now, editable=False)
+    status = models.CharField(max_length=16, choices=Status, default=Status.PENDING)
+    # SHA-256 of the key in the link; the key itself is never stored.
+    # NULL, not "", until sent: many unsent rows must not collide on the unique index.
+    key_digest = models.CharField(max_length=64, unique=True, null=True, editable=False)  # noqa: DJ001
+    sent = models.DateTimeField(null=True, blank=True, editable=False)
+    accepted = models.DateTimeField(null=True, blank=True, editable=False)
+    # Delivery bookkeeping.
+    attempts = models.PositiveSmallIntegerField(default=0, editable=False)
+    last_error = models.TextField(blank=True, editable=False)
+    next_attempt_at = models.DateTimeField(default=timezone.now, editable=False)
+    published_at = models.DateTimeField(null=True, blank=True, editable=False)
+    claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    claimed_by = models.CharField(max_length=100, blank=True, editable=False)
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="invitation_due_idx"),
+            models.Index(fields=["status", "claimed_at"], name="invitation_claim_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("email"),
+                condition=models.Q(status__in=["pending", "sending", "sent"]),
+                name="unique_open_invitation_per_email",
+                violation_error_message="This address already has an open invitation.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.get_status_display()})"
+
+    @property
+    def expires(self) -> datetime | None:
+        if self.sent is None:
+            return None
+        return self.sent + timedelta(days=settings.INVITATION_EXPIRY_DAYS)
+
+    def is_expired(self, now: datetime | None = None) -> bool:
+        return self.status == self.Status.SENT and self.expires <= (now or timezone.now())

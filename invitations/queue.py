@@ -1,0 +1,43 @@
+"""Wake-ups on the send-invite channel. The channel may forget them; the database does not."""
+
+import logging
+from collections.abc import Iterable
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from invitations.models import Invitation
+
+logger = logging.getLogger(__name__)
+
+SEND_MESSAGE_TYPE = "invitation.send"
+
+
+def invitations_publish(*, invitation_ids: Iterable[int]) -> int:
+    """Publish one wake-up per id and return how many went out.
+
+    Never raises: when Redis is down or the channel is full the rest stay pending with no
+    publish time, and the worker's sweep publishes them again.
+    """
+    ids = list(invitation_ids)
+    published = async_to_sync(_send_all)(ids)
+    if published < len(ids):
+        Invitation.objects.filter(pk__in=ids[published:]).update(published_at=None)
+    return published
+
+
+async def _send_all(ids: list[int]) -> int:
+    layer = get_channel_layer()
+    for count, invitation_id in enumerate(ids):
+        try:
+            await layer.send(settings.INVITATION_CHANNEL, {"type": SEND_MESSAGE_TYPE, "id": invitation_id})
+        except Exception as exc:
+            logger.warning(
+                "could not publish %d invitation(s), the sweep will: %s: %s",
+                len(ids) - count,
+                type(exc).__name__,
+                exc,
+            )
+            return count
+    return len(ids)

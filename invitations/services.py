@@ -1,0 +1,206 @@
+"""Invitation logic: create, deliver, and re-drive what the channel layer forgot."""
+
+import hashlib
+import logging
+import random
+import secrets
+import time
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from invitations import mail, queue
+from invitations.models import Invitation
+
+if TYPE_CHECKING:
+    from invitations.forms import AcceptForm
+
+logger = logging.getLogger(__name__)
+Status = Invitation.Status
+
+
+class DeliveryOutcome(StrEnum):
+    SENT = "sent"
+    RETRY = "retry"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+def key_digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def invitation_create(*, email: str, sender: AbstractBaseUser | None) -> Invitation:
+    """Save a pending invitation and wake a worker once the transaction commits."""
+    invitation = Invitation.objects.create(email=email, sender=sender, published_at=timezone.now())
+    transaction.on_commit(lambda: queue.invitations_publish(invitation_ids=[invitation.pk]))
+    return invitation
+
+
+def invitation_deliver(*, invitation_id: int, worker: str, mailer: mail.ReusableMailer) -> DeliveryOutcome:
+    """Claim, send and stamp one invitation.
+
+    Idempotent: a message for an invitation that is missing, claimed by another
+    worker, not yet due, sent, failed or revoked sends nothing.
+    """
+    key = secrets.token_urlsafe(32)
+    now = timezone.now()
+    claimed = (
+        Invitation.objects.due(now)
+        .filter(pk=invitation_id)
+        .update(
+            status=Status.SENDING,
+            claimed_at=now,
+            claimed_by=worker,
+            attempts=F("attempts") + 1,
+            key_digest=key_digest(key),
+        )
+    )
+    if not claimed:
+        logger.info("invitation id=%s outcome=skipped (not due or already taken)", invitation_id)
+        return DeliveryOutcome.SKIPPED
+    invitation = Invitation.objects.select_related("sender").get(pk=invitation_id)
+    started = time.monotonic()
+    try:
+        mailer.send(mail.build_message(invitation, key=key))
+    except Exception as exc:
+        failure = mail.classify(exc)
+        outcome = _record_failure(invitation, worker=worker, failure=failure)
+        error = failure.error
+    else:
+        outcome = _record_sent(invitation, worker=worker)
+        error = ""
+    logger.info(
+        "invitation id=%s attempt=%s outcome=%s ms=%d%s",
+        invitation.pk,
+        invitation.attempts,
+        outcome,
+        (time.monotonic() - started) * 1000,
+        f" error={error!r}" if error else "",
+    )
+    return outcome
+
+
+def _own_claim(invitation: Invitation, worker: str):
+    return Invitation.objects.filter(pk=invitation.pk, status=Status.SENDING, claimed_by=worker)
+
+
+def _record_sent(invitation: Invitation, *, worker: str) -> DeliveryOutcome:
+    stamped = _own_claim(invitation, worker).update(
+        status=Status.SENT, sent=timezone.now(), last_error="", claimed_at=None
+    )
+    if not stamped:
+        logger.warning("invitation id=%s was sent after its claim expired", invitation.pk)
+    return DeliveryOutcome.SENT
+
+
+def _record_failure(invitation: Invitation, *, worker: str, failure: mail.SendFailure) -> DeliveryOutcome:
+    if failure.permanent or invitation.attempts >= settings.INVITATION_MAX_ATTEMPTS:
+        _own_claim(invitation, worker).update(
+            status=Status.FAILED, last_error=failure.error, claimed_at=None, key_digest=None
+        )
+        return DeliveryOutcome.FAILED
+    _own_claim(invitation, worker).update(
+        status=Status.PENDING,
+        last_error=failure.error,
+        claimed_at=None,
+        key_digest=None,
+        next_attempt_at=timezone.now() + retry_delay(invitation.attempts),
+        published_at=None,  # the sweeper publishes it again once it is due
+    )
+    return DeliveryOutcome.RETRY
+
+
+def retry_delay(attempt: int) -> timedelta:
+    """Exponential backoff with jitter: half the step fixed, half random."""
+    step = min(settings.INVITATION_RETRY_CAP, settings.INVITATION_RETRY_BASE * 2 ** (attempt - 1))
+    return timedelta(seconds=step / 2 + random.uniform(0, step / 2))  # noqa: S311
+
+
+def invitations_redrive(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Publish again what the channel layer forgot; return how many were published.
+
+    Releases claims of dead workers, then publishes due invitations whose wake-up was
+    never published or went unanswered. Safe to run from any number of workers at once:
+    a repeated wake-up is skipped by the claim.
+    """
+    now = now or timezone.now()
+    released = Invitation.objects.abandoned(now).update(
+        status=Status.PENDING, claimed_at=None, published_at=None, last_error="claim expired"
+    )
+    if released:
+        logger.warning("released %d invitation(s) claimed by a worker that stopped", released)
+    ids = list(
+        Invitation.objects.forgotten(now).order_by("next_attempt_at").values_list("pk", flat=True)[:limit]
+    )
+    if not ids:
+        return 0
+    Invitation.objects.filter(pk__in=ids).update(published_at=now)
+    return queue.invitations_publish(invitation_ids=ids)
+
+
+def invitation_for_key(*, key: str) -> Invitation:
+    """The invitation a link's key belongs to, or 404: nothing about others is revealed."""
+    return get_object_or_404(Invitation.objects.select_related("sender"), key_digest=key_digest(key))
+
+
+def acceptance_refusal(invitation: Invitation) -> str | None:
+    """Why this invitation can no longer be accepted ("accepted", "revoked", "expired"), or None."""
+    if invitation.status in (Status.ACCEPTED, Status.REVOKED):
+        return invitation.status
+    if invitation.status != Status.SENT or invitation.is_expired():
+        return "expired"
+    return None
+
+
+def invitation_accept(*, invitation: Invitation, form: "AcceptForm") -> AbstractBaseUser | None:
+    """Create the invitee's user and mark the invitation accepted.
+
+    Exactly one of several concurrent calls wins; the others get None and change nothing.
+    """
+    with transaction.atomic():
+        won = Invitation.objects.filter(pk=invitation.pk, status=Status.SENT).update(
+            status=Status.ACCEPTED, accepted=timezone.now()
+        )
+        if not won:
+            return None
+        return form.save()
+
+
+def invitations_requeue(*, ids: list[int], statuses: list[str]) -> int:
+    """Queue the given invitations for a fresh send (new key, attempts reset) if their
+    status is one of `statuses`; return how many were queued.
+
+    A row whose address meanwhile has another open invitation is left alone.
+    """
+    queued = []
+    for invitation_id in ids:
+        try:
+            with transaction.atomic():
+                changed = Invitation.objects.filter(pk=invitation_id, status__in=statuses).update(
+                    status=Status.PENDING,
+                    attempts=0,
+                    last_error="",
+                    key_digest=None,
+                    next_attempt_at=timezone.now(),
+                    published_at=timezone.now(),
+                )
+        except IntegrityError:
+            continue
+        if changed:
+            queued.append(invitation_id)
+    transaction.on_commit(lambda: queue.invitations_publish(invitation_ids=queued))
+    return len(queued)
+
+
+def invitations_revoke(*, ids: list[int]) -> int:
+    """Revoke invitations not yet accepted; their links answer 410 from now on."""
+    revocable = [Status.PENDING, Status.SENT, Status.FAILED]
+    return Invitation.objects.filter(pk__in=ids, status__in=revocable).update(status=Status.REVOKED)

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from invitations import views
+
+app_name = "invitations"
+urlpatterns = [
+    path("", views.invitation_list, name="list"),
+    path("new/", views.invitation_new, name="new"),
+    path("accept/<str:key>/", views.invitation_accept, name="accept"),
+    path("welcome/", views.welcome, name="welcome"),
+]

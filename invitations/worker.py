@@ -1,0 +1,132 @@
+"""A channel worker that drains instead of hoarding.
+
+Channels' stock Worker pulls every queued message into an unbounded in-memory queue, so a
+deploy, a crash or one raising handler loses all of them. This one asks the channel layer
+for a message only when a consumer is free to handle it, stops taking messages on SIGTERM
+or SIGINT and finishes the one in hand, outlives Redis outages, and sweeps the database
+for invitations the channel layer forgot.
+"""
+
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+import time
+
+from asgiref.compatibility import guarantee_single_callable
+from channels.db import database_sync_to_async
+from channels.worker import Worker
+from django.conf import settings
+from redis import asyncio as aioredis
+
+from invitations import services
+
+logger = logging.getLogger(__name__)
+
+
+class WorkerStopping(Exception):
+    """Raised to a consumer waiting for its next message once the worker is stopping."""
+
+
+class InvitationWorker(Worker):
+    concurrency = 1
+    # Heroku sends SIGKILL 30 s after SIGTERM.
+    grace_period = 25.0
+
+    async def handle(self) -> None:
+        self.stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.stop, signum)
+        slots = [
+            asyncio.create_task(self.serve(channel))
+            for channel in self.channels
+            for _ in range(self.concurrency)
+        ]
+        chores = [asyncio.create_task(self.sweep_forever()), asyncio.create_task(self.beat_forever())]
+        logger.info("worker ready on %s", ", ".join(self.channels))
+        await self.stopping.wait()
+        _, unfinished = await asyncio.wait(slots, timeout=self.grace_period)
+        if unfinished:
+            logger.warning(
+                "%d message(s) unfinished after %.0f s; the sweep will re-drive them",
+                len(unfinished),
+                self.grace_period,
+            )
+        for task in [*unfinished, *chores]:
+            task.cancel()
+        await asyncio.gather(*unfinished, *chores, return_exceptions=True)
+        logger.info("worker stopped")
+
+    def stop(self, signum: int) -> None:
+        logger.info("%s received: finishing the message in hand", signal.Signals(signum).name)
+        self.stopping.set()
+
+    async def serve(self, channel: str) -> None:
+        """Run one consumer at a time on the channel, replacing it if it crashes."""
+        scope = {"type": "channel", "channel": channel}
+        while not self.stopping.is_set():
+            consumer = guarantee_single_callable(self.application)
+            try:
+                await consumer(scope=scope, receive=lambda: self.next_message(channel), send=self.ignore)
+            except WorkerStopping:
+                return
+            except Exception:
+                logger.exception("consumer on %s crashed; starting a fresh one", channel)
+
+    async def ignore(self, message: dict) -> None:
+        """Channel consumers have nobody to reply to."""
+
+    async def next_message(self, channel: str) -> dict:
+        """Wait for one message; called by a consumer only when it is free."""
+        delay = 0.5
+        while not self.stopping.is_set():
+            receive = asyncio.ensure_future(self.channel_layer.receive(channel))
+            stop = asyncio.ensure_future(self.stopping.wait())
+            await asyncio.wait({receive, stop}, return_when=asyncio.FIRST_COMPLETED)
+            stop.cancel()
+            if not receive.done():
+                # channels-redis keeps a message popped by a cancelled receive in a backup
+                # queue and puts it back on the channel: nothing is lost here.
+                receive.cancel()
+                await asyncio.gather(receive, return_exceptions=True)
+                break
+            try:
+                return receive.result()
+            except Exception as exc:
+                logger.warning(
+                    "channel layer unavailable (%s: %s); retrying in %.1f s", type(exc).__name__, exc, delay
+                )
+                await self.pause(delay)
+                delay = min(delay * 2, 10.0)
+        raise WorkerStopping
+
+    async def pause(self, seconds: float) -> None:
+        """Sleep, but wake up at once when the worker is told to stop."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), timeout=seconds * random.uniform(0.8, 1.2))  # noqa: S311
+
+    async def sweep_forever(self) -> None:
+        redrive = database_sync_to_async(services.invitations_redrive)
+        while not self.stopping.is_set():
+            await self.pause(settings.INVITATION_SWEEP_INTERVAL)
+            try:
+                published = await redrive()
+            except Exception:
+                logger.exception("sweep failed; trying again next round")
+            else:
+                if published:
+                    logger.info("sweep published %d forgotten invitation(s)", published)
+
+    async def beat_forever(self) -> None:
+        client = aioredis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
+        try:
+            while not self.stopping.is_set():
+                try:
+                    await client.set(settings.INVITATION_HEARTBEAT_KEY, time.time(), ex=300)
+                except Exception as exc:
+                    logger.debug("heartbeat not written: %s", exc)
+                await self.pause(settings.INVITATION_HEARTBEAT_INTERVAL)
+        finally:
+            await client.aclose()

@@ -1,0 +1,77 @@
+import copy
+import os
+import uuid
+
+import pytest
+import redis
+from django.db import connection
+
+from tests.integration.smtp import start_smtp_server
+from tests.integration.stack import Stack, free_port
+
+# A Redis DB index of the suite's own; every test adds a prefix of its own on top.
+REDIS_URL = os.environ.get("INTEGRATION_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/integration/" in str(item.path):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def redis_client():
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Redis is required in CI and is unreachable at {REDIS_URL}: {error}")
+        pytest.skip(f"Redis unreachable at {REDIS_URL}: {error}")
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def smtp():
+    controller, handler = start_smtp_server(free_port())
+    yield handler
+    controller.stop()
+
+
+def database_url() -> str:
+    """The URL of the test database that pytest-django created, for child processes."""
+    settings = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{settings['NAME']}"
+    user, host, port = settings["USER"], settings["HOST"] or "127.0.0.1", settings["PORT"] or 5432
+    return f"postgres://{user}@{host}:{port}/{settings['NAME']}"
+
+
+@pytest.fixture
+def stack(transactional_db, redis_client, smtp, tmp_path, settings):
+    prefix = f"it{uuid.uuid4().hex[:10]}"
+    env = {
+        **os.environ,
+        "DEBUG": "1",
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": REDIS_URL,
+        "CHANNEL_PREFIX": prefix,
+        "EMAIL_URL": f"smtp://127.0.0.1:{smtp.port}",
+        "EMAIL_TIMEOUT": "5",
+        "INVITATION_SWEEP_INTERVAL": "1",
+        "INVITATION_REPUBLISH_AFTER": "5",
+        "INVITATION_RETRY_BASE": "0.5",
+        "INVITATION_RETRY_CAP": "2",
+        "PYTHONUNBUFFERED": "1",
+    }
+    # The test process publishes to the same layer as the processes it starts.
+    layer = copy.deepcopy(settings.CHANNEL_LAYERS)
+    layer["default"]["CONFIG"].update(prefix=prefix, hosts=[{"address": REDIS_URL, "socket_timeout": 15}])
+    settings.CHANNEL_LAYERS = layer
+    running = Stack(env, tmp_path)
+    yield running
+    running.stop()
+    keys = list(redis_client.scan_iter(match=f"{prefix}*"))
+    if keys:
+        redis_client.delete(*keys)

@@ -1,0 +1,145 @@
+"""Real processes for integration tests: daphne and `runworker send-invite` subprocesses."""
+
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from http.cookiejar import CookieJar
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(condition: Callable[[], object], *, timeout: float, message: str = "condition") -> object:
+    """Poll until condition() is truthy; fail after the deadline. No fixed sleeps."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+        time.sleep(0.05)
+
+
+class Process:
+    """A child process whose output goes to a log file that a failing test can show."""
+
+    def __init__(self, name: str, args: list[str], env: dict, log_dir: Path):
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self.log = self.log_path.open("wb")
+        self.popen = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def output(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def signal(self, signum: int) -> None:
+        self.popen.send_signal(signum)
+
+    def wait(self, timeout: float) -> int:
+        return self.popen.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        self.log.close()
+
+
+class Stack:
+    """Starts and stops web and worker processes sharing one environment."""
+
+    def __init__(self, env: dict, log_dir: Path):
+        self.env = env
+        self.log_dir = log_dir
+        self.processes: list[Process] = []
+        self.web_port = free_port()
+        self.env["SITE_URL"] = self.base_url
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    def start_worker(self, name: str = "worker") -> Process:
+        process = Process(
+            name, [sys.executable, "manage.py", "runworker", "send-invite"], self.env, self.log_dir
+        )
+        self.processes.append(process)
+        wait_for(lambda: "worker ready" in process.output() or process.popen.poll() is not None, timeout=30)
+        assert process.popen.poll() is None, process.output()
+        return process
+
+    def start_web(self) -> Process:
+        daphne = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.web_port)]
+        process = Process("web", [*daphne, "myproject.asgi:application"], self.env, self.log_dir)
+        self.processes.append(process)
+        wait_for(lambda: _answers(self.base_url + "/healthz") or process.popen.poll() is not None, timeout=30)
+        assert process.popen.poll() is None, process.output()
+        return process
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.stop()
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name} ---\n{p.output()[-4000:]}" for p in self.processes)
+
+
+def _answers(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url, timeout=2)
+    except urllib.error.HTTPError:
+        return True  # 503 still means the server is up
+    except OSError:
+        return False
+    return True
+
+
+class Browser:
+    """A cookie-keeping HTTP client that submits forms with their CSRF token, like a user."""
+
+    def __init__(self, base_url: str):
+        self.base_url = base_url
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+
+    def get(self, path: str) -> tuple[int, str]:
+        return self._open(urllib.request.Request(self._url(path)))
+
+    def submit(self, path: str, data: dict, *, form_page: str | None = None) -> tuple[int, str]:
+        """GET the page holding the form, take its CSRF token, POST the fields."""
+        _, page = self.get(form_page or path)
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        body = urllib.parse.urlencode({"csrfmiddlewaretoken": token, **data}).encode()
+        request = urllib.request.Request(self._url(path), data=body, headers={"Referer": self._url(path)})
+        return self._open(request)
+
+    def login(self, username: str, password: str) -> None:
+        status, page = self.submit("/accounts/login/", {"username": username, "password": password})
+        assert status == 200, page
+        assert "Invite someone" in page, page
+
+    def _url(self, path: str) -> str:
+        return path if path.startswith("http") else self.base_url + path
+
+    def _open(self, request: urllib.request.Request) -> tuple[int, str]:
+        try:
+            with self.opener.open(request, timeout=30) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
