@@ -22,6 +22,12 @@ $(VENV)/.test: requirements.txt requirements-test.txt | $(BIN)/python
 	$(BIN)/pip install -q -r requirements-test.txt
 	touch $@ $(VENV)/.runtime
 
+# Browser tests drive Debian's Chromium; Playwright is never allowed to download a browser.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi
+
 ## make run: migrate, then start web + worker (Procfile) with SQLite and console mail.
 run: $(VENV)/.runtime
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
@@ -43,11 +49,11 @@ lint: $(VENV)/.test
 	$(BIN)/ruff format --check .
 	DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
 
-test-sqlite: $(VENV)/.test
+test-sqlite: $(VENV)/.test $(CHROMIUM)
 	$(BIN)/python -m pytest
 
 # In CI a missing PostgreSQL is a failure; locally it is reported and skipped.
-test-postgres: $(VENV)/.test
+test-postgres: $(VENV)/.test $(CHROMIUM)
 	@if $(BIN)/python -c "import psycopg; psycopg.connect('$(PG_TEST_URL)', connect_timeout=3).close()" 2>/dev/null; then \
 		DATABASE_URL=$(PG_TEST_URL) $(BIN)/python -m pytest; \
 	elif [ "$$CI" = "true" ]; then \

@@ -7,16 +7,25 @@ from invitations.models import Invitation
 Status = Invitation.Status
 
 
-class ExpiredFilter(admin.SimpleListFilter):
-    title = "expired"
-    parameter_name = "expired"
+class StatusFilter(admin.SimpleListFilter):
+    """The stored statuses, plus "expired": sent, but not accepted in time."""
+
+    title = "status"
+    parameter_name = "status"
+    EXPIRED = "expired"
 
     def lookups(self, request, model_admin):
-        return [("yes", "expired (sent, not accepted in time)")]
+        choices = list(Status.choices)
+        choices.insert(choices.index((Status.ACCEPTED, Status.ACCEPTED.label)) + 1, (self.EXPIRED, "expired"))
+        return choices
 
     def queryset(self, request, queryset):
-        if self.value() == "yes":
+        if self.value() == self.EXPIRED:
             return queryset.expired()
+        if self.value() == Status.SENT:
+            return queryset.filter(status=Status.SENT).exclude(pk__in=queryset.expired())
+        if self.value():
+            return queryset.filter(status=self.value())
         return queryset
 
 
@@ -24,7 +33,7 @@ class ExpiredFilter(admin.SimpleListFilter):
 class InvitationAdmin(admin.ModelAdmin):
     form = InvitationForm
     list_display = ["email", "sender", "status", "sent", "attempts", "last_error", "accepted", "created"]
-    list_filter = ["status", ExpiredFilter, "sender", "created", "sent"]
+    list_filter = [StatusFilter, "sender", "created", "sent"]
     search_fields = ["email"]
     date_hierarchy = "created"
     readonly_fields = [

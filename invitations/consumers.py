@@ -3,10 +3,11 @@ import os
 import socket
 import uuid
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.consumer import SyncConsumer
+from channels.generic.websocket import JsonWebsocketConsumer
 
-from invitations import services
+from invitations import live, services
 from invitations.mail import ReusableMailer
 
 logger = logging.getLogger(__name__)
@@ -42,3 +43,24 @@ class InvitationSendConsumer(SyncConsumer):
             services.invitation_deliver(invitation_id=invitation_id, worker=self.name, mailer=self.mailer)
         except Exception:
             logger.exception("invitation id=%s: delivery crashed; the sweep will re-drive it", invitation_id)
+
+
+class InvitationStatusConsumer(JsonWebsocketConsumer):
+    """Pushes invitation state changes to the staff board. Refuses anyone who may not invite."""
+
+    def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.has_perm("invitations.add_invitation"):
+            self.close()
+            return
+        async_to_sync(self.channel_layer.group_add)(live.STAFF_GROUP, self.channel_name)
+        self.accept()
+
+    def disconnect(self, code: int) -> None:
+        async_to_sync(self.channel_layer.group_discard)(live.STAFF_GROUP, self.channel_name)
+
+    def receive_json(self, content, **kwargs) -> None:
+        """The board only listens; whatever a client sends is ignored."""
+
+    def invitation_status(self, event: dict) -> None:
+        self.send_json(event["invitation"])

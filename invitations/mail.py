@@ -87,7 +87,7 @@ class ReusableMailer:
             if not reused:
                 raise
             self._send(message)
-        except (smtplib.SMTPResponseException, ValueError):
+        except (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused, ValueError):
             raise  # the server answered: the connection is still good
         except Exception:
             self.close()  # state unknown (timeout, reset): start afresh next time

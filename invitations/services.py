@@ -10,13 +10,16 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.db.models.functions import Lower
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from invitations import mail, queue
+from invitations import live, mail, queue
 from invitations.models import Invitation
 
 if TYPE_CHECKING:
@@ -37,11 +40,80 @@ def key_digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+class BulkResult(StrEnum):
+    QUEUED = "queued"
+    ALREADY_INVITED = "already invited"
+    INVALID = "invalid"
+    RATE_LIMITED = "over the rate limit"
+
+
+def normalize_email(email: str) -> str:
+    """Strip whitespace and lowercase the domain, as Django does for users."""
+    return BaseUserManager.normalize_email(email.strip())
+
+
+def rate_quota(*, sender: AbstractBaseUser | None) -> int | None:
+    """How many more invitations the sender may create this hour (None: no limit)."""
+    if sender is None or not sender.pk:
+        return None
+    hour_ago = timezone.now() - timedelta(hours=1)
+    used = Invitation.objects.filter(sender=sender, created__gte=hour_ago).count()
+    return max(settings.INVITATION_RATE_LIMIT - used, 0)
+
+
 def invitation_create(*, email: str, sender: AbstractBaseUser | None) -> Invitation:
     """Save a pending invitation and wake a worker once the transaction commits."""
     invitation = Invitation.objects.create(email=email, sender=sender, published_at=timezone.now())
-    transaction.on_commit(lambda: queue.invitations_publish(invitation_ids=[invitation.pk]))
+    transaction.on_commit(lambda: _publish_and_announce(invitation.pk))
     return invitation
+
+
+def _publish_and_announce(invitation_id: int) -> None:
+    queue.invitations_publish(invitation_ids=[invitation_id])
+    live.invitation_announce(invitation_id=invitation_id)
+
+
+def invitations_create_many(
+    *, emails: list[str], sender: AbstractBaseUser | None
+) -> list[tuple[str, BulkResult]]:
+    """Invite many addresses at once; return each address with what happened to it.
+
+    Rows are inserted in bulk and their wake-ups published together after commit;
+    whatever the channel cannot take is published later by the sweep.
+    """
+    wanted = [normalize_email(email) for email in emails]
+    taken = set(
+        Invitation.objects.annotate(address=Lower("email"))
+        .filter(address__in={email.lower() for email in wanted}, status__in=Status.open())
+        .values_list("address", flat=True)
+    )
+    quota = rate_quota(sender=sender)
+    results, queued = [], []
+    for email in wanted:
+        if not _is_valid_email(email):
+            results.append((email, BulkResult.INVALID))
+        elif email.lower() in taken:
+            results.append((email, BulkResult.ALREADY_INVITED))
+        elif quota is not None and len(queued) >= quota:
+            results.append((email, BulkResult.RATE_LIMITED))
+        else:
+            taken.add(email.lower())
+            queued.append(email)
+            results.append((email, BulkResult.QUEUED))
+    now = timezone.now()
+    rows = [Invitation(email=email, sender=sender, created=now, published_at=now) for email in queued]
+    with transaction.atomic():
+        ids = [row.pk for row in Invitation.objects.bulk_create(rows, batch_size=500)]
+        transaction.on_commit(lambda: queue.invitations_publish(invitation_ids=ids))
+    return results
+
+
+def _is_valid_email(email: str) -> bool:
+    try:
+        validate_email(email)
+    except ValidationError:
+        return False
+    return len(email) <= Invitation._meta.get_field("email").max_length
 
 
 def invitation_deliver(*, invitation_id: int, worker: str, mailer: mail.ReusableMailer) -> DeliveryOutcome:
@@ -66,6 +138,7 @@ def invitation_deliver(*, invitation_id: int, worker: str, mailer: mail.Reusable
     if not claimed:
         logger.info("invitation id=%s outcome=skipped (not due or already taken)", invitation_id)
         return DeliveryOutcome.SKIPPED
+    live.invitation_announce(invitation_id=invitation_id)
     invitation = Invitation.objects.select_related("sender").get(pk=invitation_id)
     started = time.monotonic()
     try:
@@ -85,6 +158,7 @@ def invitation_deliver(*, invitation_id: int, worker: str, mailer: mail.Reusable
         (time.monotonic() - started) * 1000,
         f" error={error!r}" if error else "",
     )
+    live.invitation_announce(invitation_id=invitation_id)
     return outcome
 
 
@@ -165,13 +239,18 @@ def invitation_accept(*, invitation: Invitation, form: "AcceptForm") -> Abstract
 
     Exactly one of several concurrent calls wins; the others get None and change nothing.
     """
+    now = timezone.now()
     with transaction.atomic():
-        won = Invitation.objects.filter(pk=invitation.pk, status=Status.SENT).update(
-            status=Status.ACCEPTED, accepted=timezone.now()
+        won = (
+            Invitation.objects.filter(pk=invitation.pk, status=Status.SENT)
+            .exclude(pk__in=Invitation.objects.expired(now))
+            .update(status=Status.ACCEPTED, accepted=now)
         )
         if not won:
             return None
-        return form.save()
+        user = form.save()
+    live.invitation_announce(invitation_id=invitation.pk)
+    return user
 
 
 def invitations_requeue(*, ids: list[int], statuses: list[str]) -> int:

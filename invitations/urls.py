@@ -6,6 +6,7 @@ app_name = "invitations"
 urlpatterns = [
     path("", views.invitation_list, name="list"),
     path("new/", views.invitation_new, name="new"),
+    path("bulk/", views.invitation_bulk, name="bulk"),
     path("accept/<str:key>/", views.invitation_accept, name="accept"),
     path("welcome/", views.welcome, name="welcome"),
 ]

@@ -5,26 +5,44 @@ from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from invitations import health, services
-from invitations.forms import AcceptForm, InvitationForm
+from invitations.forms import AcceptForm, BulkInvitationForm, InvitationForm
 from invitations.models import Invitation
 
 RECENT = 50
 can_invite = permission_required("invitations.add_invitation", raise_exception=True)
 
 
-def _board(request: HttpRequest, form: InvitationForm, status: int = 200) -> HttpResponse:
-    invitations = Invitation.objects.select_related("sender")[:RECENT]
-    return render(request, "invitations/list.html", {"form": form, "invitations": invitations}, status=status)
+def _board(request: HttpRequest, status: int = 200, **context) -> HttpResponse:
+    context = {
+        "form": InvitationForm(),
+        "bulk_form": BulkInvitationForm(),
+        "invitations": Invitation.objects.select_related("sender")[:RECENT],
+        **context,
+    }
+    return render(request, "invitations/list.html", context, status=status)
 
 
 @login_required
 @can_invite
 @require_GET
 def invitation_list(request: HttpRequest) -> HttpResponse:
-    return _board(request, InvitationForm())
+    return _board(request)
+
+
+@login_required
+@can_invite
+@require_POST
+def invitation_bulk(request: HttpRequest) -> HttpResponse:
+    form = BulkInvitationForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _board(request, status=400, bulk_form=form)
+    results = services.invitations_create_many(emails=form.cleaned_data["emails"], sender=request.user)
+    queued = sum(result == services.BulkResult.QUEUED for _, result in results)
+    messages.success(request, f"{queued} of {len(results)} invitation(s) queued for sending.")
+    return _board(request, bulk_results=results)
 
 
 @login_required
@@ -42,7 +60,7 @@ def invitation_new(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Invitation to {invitation.email} queued for sending.")
             return redirect("invitations:list")
-    return _board(request, form, status=400)
+    return _board(request, status=400, form=form)
 
 
 @never_cache

@@ -8,14 +8,20 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "myproject.settings")
 # Set up Django before importing anything that touches models.
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ChannelNameRouter, ProtocolTypeRouter  # noqa: E402
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
+from django.urls import path  # noqa: E402
 
-from invitations.consumers import InvitationSendConsumer  # noqa: E402
+from invitations.consumers import InvitationSendConsumer, InvitationStatusConsumer  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(URLRouter([path("ws/invites/", InvitationStatusConsumer.as_asgi())]))
+        ),
         "channel": ChannelNameRouter({settings.INVITATION_CHANNEL: InvitationSendConsumer.as_asgi()}),
     }
 )

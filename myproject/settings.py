@@ -111,7 +111,7 @@ CHANNEL_LAYERS = {
         "CONFIG": {
             "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 2}],
             "prefix": env.str("CHANNEL_PREFIX", default="asgi"),
-            "expiry": 60,
+            "expiry": env.int("CHANNEL_EXPIRY", default=60),
             # The database re-drives anything the channel drops; a larger buffer just
             # means fewer re-drives after a burst.
             "channel_capacity": {INVITATION_CHANNEL: 1000},
@@ -137,6 +137,8 @@ INVITATION_CLAIM_TIMEOUT = env.float("INVITATION_CLAIM_TIMEOUT", default=INVITAT
 INVITATION_SWEEP_INTERVAL = env.float("INVITATION_SWEEP_INTERVAL", default=5.0)
 INVITATION_REPUBLISH_AFTER = env.float("INVITATION_REPUBLISH_AFTER", default=45.0)
 INVITATION_EXPIRY_DAYS = env.int("INVITATION_EXPIRY_DAYS", default=7)
+# Invitations one sender may create per hour.
+INVITATION_RATE_LIMIT = env.int("INVITATION_RATE_LIMIT", default=100)
 # Workers write a heartbeat to Redis; /healthz calls a worker missing when it is older.
 INVITATION_HEARTBEAT_KEY = CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] + ":invitations:heartbeat"
 INVITATION_HEARTBEAT_INTERVAL = 5.0

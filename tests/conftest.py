@@ -1,7 +1,23 @@
+import re
+
 import pytest
+from asgiref.sync import async_to_sync
 from django.contrib.auth.models import Permission
 
+from invitations import mail, services
+from invitations.models import Invitation
+from invitations.services import DeliveryOutcome
+
 IN_MEMORY_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+
+@pytest.fixture(autouse=True)
+def uncollected_static_files(settings):
+    """Tests render templates without running collectstatic first."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
 
 
 @pytest.fixture(autouse=True)
@@ -41,3 +57,41 @@ def django_db_modify_db_settings(tmp_path_factory):
     database = settings.DATABASES["default"]
     if database["ENGINE"].endswith("sqlite3"):
         database.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
+
+
+@pytest.fixture
+def published(channel_layer):
+    """Drain the send-invite channel: returns the messages published to it so far."""
+
+    async def drain() -> list[dict]:
+        await channel_layer.send("send-invite", {"type": "test.end"})
+        messages = []
+        while (message := await channel_layer.receive("send-invite"))["type"] != "test.end":
+            messages.append(message)
+        return messages
+
+    return async_to_sync(drain)
+
+
+@pytest.fixture
+def deliver(mailoutbox):
+    """Run one delivery the way the worker does, with Django's locmem mail backend."""
+
+    def deliver(invitation: Invitation, mailer: mail.ReusableMailer | None = None) -> DeliveryOutcome:
+        mailer = mailer or mail.ReusableMailer()
+        try:
+            return services.invitation_deliver(invitation_id=invitation.pk, worker="test-worker", mailer=mailer)
+        finally:
+            mailer.close()
+
+    return deliver
+
+
+@pytest.fixture
+def sent_invitation(staff, deliver, mailoutbox):
+    """A delivered invitation and the key from the link in its mail (the key is stored nowhere)."""
+    invitation = Invitation.objects.create(email="ada@example.com", sender=staff)
+    assert deliver(invitation) == DeliveryOutcome.SENT
+    key = re.search(r"/invites/accept/([^/\s]+)/", mailoutbox[-1].body).group(1)
+    invitation.refresh_from_db()
+    return invitation, key

@@ -4,13 +4,26 @@ import uuid
 
 import pytest
 import redis
+from django.contrib.auth.models import Permission
 from django.db import connection
 
 from tests.integration.smtp import start_smtp_server
-from tests.integration.stack import Stack, free_port
+from tests.integration.stack import Browser, RedisServer, Stack, free_port
 
 # A Redis DB index of the suite's own; every test adds a prefix of its own on top.
 REDIS_URL = os.environ.get("INTEGRATION_REDIS_URL", "redis://127.0.0.1:6379/14")
+STAFF_PASSWORD = "correct-horse-battery"
+# Recovery knobs short enough that each fault heals within seconds. The claim timeout stays
+# above the longest legitimate attempt (EMAIL_TIMEOUT for the send, again for QUIT).
+FAULT_KNOBS = {
+    "EMAIL_TIMEOUT": "2",
+    "INVITATION_SWEEP_INTERVAL": "0.5",
+    "INVITATION_REPUBLISH_AFTER": "3",
+    "INVITATION_CLAIM_TIMEOUT": "10",
+    "INVITATION_RETRY_BASE": "0.5",
+    "INVITATION_RETRY_CAP": "1",
+    "INVITATION_MAX_ATTEMPTS": "5",
+}
 
 
 def pytest_collection_modifyitems(items):
@@ -63,6 +76,7 @@ def stack(transactional_db, redis_client, smtp, tmp_path, settings):
         "INVITATION_REPUBLISH_AFTER": "5",
         "INVITATION_RETRY_BASE": "0.5",
         "INVITATION_RETRY_CAP": "2",
+        "INVITATION_RATE_LIMIT": "100000",
         "PYTHONUNBUFFERED": "1",
     }
     # The test process publishes to the same layer as the processes it starts.
@@ -75,3 +89,48 @@ def stack(transactional_db, redis_client, smtp, tmp_path, settings):
     keys = list(redis_client.scan_iter(match=f"{prefix}*"))
     if keys:
         redis_client.delete(*keys)
+
+
+@pytest.fixture
+def staff_browser(stack, django_user_model):
+    """Daphne running, and a browser logged in as a staff user who may invite."""
+    user = django_user_model.objects.create_user(
+        "grace", "grace@example.com", STAFF_PASSWORD, is_staff=True
+    )
+    user.user_permissions.add(Permission.objects.get(codename="add_invitation"))
+    stack.start_web()
+    browser = Browser(stack.base_url)
+    browser.login("grace", STAFF_PASSWORD)
+    return browser
+
+
+@pytest.fixture
+def use_layer(stack, settings):
+    """Change the test process's channel layer, e.g. use_layer(expiry=3); children read stack.env."""
+
+    def update(**config) -> None:
+        layer = copy.deepcopy(settings.CHANNEL_LAYERS)
+        layer["default"]["CONFIG"].update(config)
+        settings.CHANNEL_LAYERS = layer  # assigning (not mutating) resets the cached layer
+
+    return update
+
+
+@pytest.fixture
+def fault_stack(stack):
+    """The stack with FAULT_KNOBS; a test may change stack.env further before starting processes."""
+    stack.env.update(FAULT_KNOBS)
+    return stack
+
+
+@pytest.fixture
+def private_redis(fault_stack, use_layer, tmp_path, settings):
+    """A Redis of the test's own, used by the children and the test process, free to stop and restart."""
+    server = RedisServer(tmp_path)
+    server.start()
+    fault_stack.env["REDIS_URL"] = server.url
+    use_layer(hosts=[{"address": server.url, "socket_timeout": 15, "socket_connect_timeout": 2}])
+    settings.REDIS_URL = server.url
+    yield server
+    fault_stack.stop()  # the children first, so none of them logs a Redis outage at exit
+    server.stop()

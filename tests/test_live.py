@@ -1,0 +1,78 @@
+"""Live status: the staff WebSocket and the state changes the worker announces."""
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import AnonymousUser
+
+from invitations import live
+from invitations.consumers import InvitationStatusConsumer
+from invitations.models import Invitation
+from myproject.asgi import application
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def connect(user):
+    communicator = WebsocketCommunicator(InvitationStatusConsumer.as_asgi(), "/ws/invites/")
+    communicator.scope["user"] = user
+    return communicator
+
+
+@async_to_sync
+async def staff_receives(user, announce):
+    communicator = connect(user)
+    connected, _ = await communicator.connect()
+    assert connected
+    await announce()
+    message = await communicator.receive_json_from(timeout=2)
+    await communicator.disconnect()
+    return message
+
+
+@async_to_sync
+async def is_accepted(communicator) -> bool:
+    connected, _ = await communicator.connect()
+    await communicator.disconnect()
+    return connected
+
+
+def test_staff_socket_receives_state_changes(staff):
+    invitation = Invitation.objects.create(email="ada@example.com", sender=staff)
+
+    message = staff_receives(
+        staff, database_sync_to_async(lambda: live.invitation_announce(invitation_id=invitation.pk))
+    )
+
+    assert message == {
+        "id": invitation.pk,
+        "email": "ada@example.com",
+        "status": "pending",
+        "status_label": "pending",
+        "sent": None,
+        "attempts": 0,
+        "sender": "grace",
+    }
+
+
+def test_anonymous_socket_is_refused():
+    assert not is_accepted(connect(AnonymousUser()))
+
+
+def test_socket_of_a_user_who_may_not_invite_is_refused(django_user_model):
+    user = django_user_model.objects.create_user("mallory", password="x-long-password")
+
+    assert not is_accepted(connect(user))
+
+
+def test_socket_from_a_foreign_origin_is_refused():
+    communicator = WebsocketCommunicator(
+        application, "/ws/invites/", headers=[(b"origin", b"https://evil.test")]
+    )
+
+    assert not is_accepted(communicator)
+
+
+def test_announcing_a_missing_invitation_does_nothing_and_does_not_raise():
+    live.invitation_announce(invitation_id=999_999)
