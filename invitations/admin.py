@@ -48,13 +48,19 @@ class InvitationAdmin(admin.ModelAdmin):
 
     def save_form(self, request, form, change):
         if change:
-            return super().save_form(request, form, change)
+            # Every field of an existing invitation is read-only, and InvitationForm.save()
+            # refuses commit=False: there is nothing to save.
+            return form.instance
         form.sender = request.user
         return form.save()  # creates the row and queues it on commit
 
     def save_model(self, request, obj, form, change):
-        if change:
-            super().save_model(request, obj, form, change)
+        # Added: InvitationForm.save() created it. Changed: nothing is editable, and a full-row
+        # save could overwrite what a worker stamped on the row meanwhile.
+        pass
+
+    def save_related(self, request, form, formsets, change):
+        pass  # no many-to-many fields or inlines; InvitationForm has no save_m2m()
 
     @admin.action(description="Resend with a fresh key (sent or expired)", permissions=["change"])
     def resend(self, request, queryset):

@@ -43,15 +43,11 @@ def _redis_figures() -> dict:
     client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
     try:
         with client.pipeline() as pipe:
-            beat, depth = pipe.get(settings.INVITATION_HEARTBEAT_KEY).zcard(_channel_key()).execute()
+            channel_key = settings.CHANNEL_PREFIX + settings.INVITATION_CHANNEL
+            beat, depth = pipe.get(settings.INVITATION_HEARTBEAT_KEY).zcard(channel_key).execute()
     except redis.RedisError:
         return {"redis_error": True, "worker_heartbeat_age": None, "queue_depth": None}
     finally:
         client.close()
     age = round(time.time() - float(beat), 1) if beat else None
     return {"worker_heartbeat_age": age, "queue_depth": depth}
-
-
-def _channel_key() -> str:
-    prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
-    return prefix + settings.INVITATION_CHANNEL

@@ -1,5 +1,7 @@
 """Turn EMAIL_URL into Django 6.1's MAILERS setting (django-environ still speaks EMAIL_*)."""
 
+from urllib.parse import urlparse
+
 import environ
 
 SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
@@ -24,5 +26,6 @@ def mailers_from_url(url: str, *, timeout: float) -> dict:
             "timeout": timeout,
         }
     elif backend.endswith("filebased.EmailBackend"):
-        options = {"file_path": config["EMAIL_FILE_PATH"]}
+        # django-environ drops the leading "/" of filemail:///abs/path; keep the path as written.
+        options = {"file_path": urlparse(url).path or config["EMAIL_FILE_PATH"]}
     return {"default": {"BACKEND": backend, "OPTIONS": options}}

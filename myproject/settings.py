@@ -104,13 +104,14 @@ if DEBUG:
 # Channel layer. redis-py 8's default socket timeout equals channels-redis' 5 s blocking
 # wait, which ends an idle worker (channels_redis#422): give the socket more room than that.
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+CHANNEL_PREFIX = env.str("CHANNEL_PREFIX", default="asgi")
 INVITATION_CHANNEL = "send-invite"
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
             "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 2}],
-            "prefix": env.str("CHANNEL_PREFIX", default="asgi"),
+            "prefix": CHANNEL_PREFIX,
             "expiry": env.int("CHANNEL_EXPIRY", default=60),
             # The database re-drives anything the channel drops; a larger buffer just
             # means fewer re-drives after a burst.
@@ -140,7 +141,7 @@ INVITATION_EXPIRY_DAYS = env.int("INVITATION_EXPIRY_DAYS", default=7)
 # Invitations one sender may create per hour.
 INVITATION_RATE_LIMIT = env.int("INVITATION_RATE_LIMIT", default=100)
 # Workers write a heartbeat to Redis; /healthz calls a worker missing when it is older.
-INVITATION_HEARTBEAT_KEY = CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] + ":invitations:heartbeat"
+INVITATION_HEARTBEAT_KEY = CHANNEL_PREFIX + ":invitations:heartbeat"
 INVITATION_HEARTBEAT_INTERVAL = 5.0
 INVITATION_HEARTBEAT_STALE = 30.0
 

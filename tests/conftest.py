@@ -27,6 +27,13 @@ def in_memory_channel_layer(request, settings):
         settings.CHANNEL_LAYERS = IN_MEMORY_LAYERS
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(request, settings):
+    """Unit tests create many users; integration processes keep the real hashers."""
+    if request.node.get_closest_marker("integration") is None:
+        settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def channel_layer(in_memory_channel_layer):
     from channels.layers import get_channel_layer
@@ -80,7 +87,9 @@ def deliver(mailoutbox):
     def deliver(invitation: Invitation, mailer: mail.ReusableMailer | None = None) -> DeliveryOutcome:
         mailer = mailer or mail.ReusableMailer()
         try:
-            return services.invitation_deliver(invitation_id=invitation.pk, worker="test-worker", mailer=mailer)
+            return services.invitation_deliver(
+                invitation_id=invitation.pk, worker="test-worker", mailer=mailer
+            )
         finally:
             mailer.close()
 

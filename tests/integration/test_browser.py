@@ -1,0 +1,140 @@
+"""The staff board and the invitee's sign-up in a real browser (Debian's Chromium, driven by
+Playwright) against the real stack: daphne, one worker, Redis and an SMTP server."""
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.integration.stack import ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PASSWORD = "correct-horse-battery"  # the `staff` fixture's password
+SCREENSHOT = ROOT / "test-artifacts" / "status-board.png"
+# Resolves "accepted" if the server completes the WebSocket handshake, "refused" if it closes
+# the socket first (daphne answers 403 to a consumer that closes before accepting).
+OPEN_BOARD_SOCKET = """() => new Promise((resolve) => {
+  const socket = new WebSocket("ws://" + location.host + "/ws/invites/");
+  socket.onopen = () => { socket.close(); resolve("accepted"); };
+  socket.onclose = () => resolve("refused");
+})"""
+
+
+@pytest.fixture
+def member(stack, django_user_model):
+    """A logged-in-able user who may not invite (like an invitee after sign-up)."""
+    return django_user_model.objects.create_user("linus", "linus@example.com", PASSWORD)
+
+
+@pytest.fixture
+def chromium(stack, staff):
+    """Chromium, with the web process up and the staff user saved.
+
+    Playwright's sync API keeps an event loop running in this thread, and Django refuses ORM
+    calls while one runs: request this fixture after every fixture that writes to the
+    database, and keep database work out of the test body.
+    """
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing: run `make {CHROMIUM}` (Playwright never downloads one)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    stack.start_web()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
+        yield browser
+        browser.close()
+
+
+def new_page(browser: Browser, base_url: str) -> Page:
+    """A page in a fresh context: its own cookies, as a separate person's browser."""
+    context = browser.new_context(base_url=base_url)
+    context.set_default_timeout(10_000)
+    return context.new_page()
+
+
+def log_in(browser: Browser, base_url: str, username: str) -> Page:
+    """A fresh browser that has logged in through the login form."""
+    page = new_page(browser, base_url)
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/invites/")  # where the login view sends everyone
+    return page
+
+
+def test_staff_sees_the_invitation_sent_live_and_the_invitee_signs_up_once(stack, smtp, chromium):
+    board = log_in(chromium, stack.base_url, "grace")
+    expect(board.get_by_role("heading", name="Invite someone")).to_be_visible()
+
+    board.get_by_label("E-mail address").fill("ada@example.com")
+    board.get_by_role("button", name="Invite", exact=True).click()
+    expect(board.get_by_role("status")).to_have_text("Invitation to ada@example.com queued for sending.")
+    board.evaluate("window.__marker = 1")  # gone if anything reloads the page from here on
+    row = board.locator("tr", has=board.locator("td.email", has_text="ada@example.com"))
+    badge = row.locator("td.status span")
+    expect(badge).to_have_text("pending")
+    # The worker starts only once the board listens, so "sent" can only arrive live.
+    expect(board.locator(".live-state")).to_have_text("live")
+    stack.start_worker()
+
+    expect(badge).to_have_text("sent", timeout=20_000)
+    expect(badge).to_have_class("status status-sent")
+    expect(badge).to_have_css("background-color", "rgb(218, 251, 225)")  # green, not the grey default
+    expect(row.locator("td.attempts")).to_have_text("1")
+    expect(row.locator("td.sent")).not_to_have_text("—")
+    assert board.evaluate("window.__marker") == 1, "the board reloaded instead of updating live"
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    board.screenshot(path=SCREENSHOT, full_page=True)
+
+    # The worker stamps the row only after the SMTP server accepted the mail.
+    assert smtp.recipients() == ["ada@example.com"]
+    link = re.search(r"(http://\S+/invites/accept/[\w-]+/)", smtp.received[0].text).group(1)
+    invitee = new_page(chromium, stack.base_url)  # not logged in as the staff
+    response = invitee.goto(link)
+    assert response.status == 200
+    expect(invitee.get_by_text("invited ada@example.com")).to_be_visible()
+
+    invitee.get_by_label("Username").fill("ada")
+    invitee.get_by_label("Password:", exact=True).fill(PASSWORD)
+    invitee.get_by_label("Password confirmation:").fill(PASSWORD)
+    invitee.get_by_role("button", name="Create my account").click()
+
+    expect(invitee.get_by_role("heading", name="Welcome, ada!")).to_be_visible()
+    expect(invitee.locator("header")).to_contain_text("ada")
+    expect(badge).to_have_text("accepted")  # the staff board follows along
+    assert board.evaluate("window.__marker") == 1
+    live_row = row.inner_text()
+    board.reload()
+    assert row.inner_text() == live_row, "live.js shows the row differently from the page"
+
+    response = invitee.goto(link)
+    assert response.status == 410
+    expect(invitee.get_by_text("It has already been accepted.")).to_be_visible()
+
+
+def test_board_socket_admits_only_users_who_may_invite(stack, member, chromium):
+    anonymous = new_page(chromium, stack.base_url)
+    anonymous.goto("/accounts/login/")  # same origin, so only the missing login can refuse it
+    assert anonymous.evaluate(OPEN_BOARD_SOCKET) == "refused"
+
+    without_permission = log_in(chromium, stack.base_url, "linus")
+    without_permission.goto("/invites/welcome/")
+    expect(without_permission.get_by_role("heading", name="Welcome, linus!")).to_be_visible()
+    assert without_permission.evaluate(OPEN_BOARD_SOCKET) == "refused"
+
+    staff = log_in(chromium, stack.base_url, "grace")
+    expect(staff.locator(".live-state")).to_have_text("live")
+    assert staff.evaluate(OPEN_BOARD_SOCKET) == "accepted"

@@ -1,0 +1,104 @@
+import pytest
+from asgiref.sync import async_to_sync
+from channels.exceptions import StopConsumer
+from channels.testing import ApplicationCommunicator
+
+from invitations import services
+from invitations.consumers import InvitationSendConsumer
+from invitations.models import Invitation
+
+pytestmark = pytest.mark.django_db(transaction=True)
+SCOPE = {"type": "channel", "channel": "send-invite"}
+
+
+class StoppableConsumer(InvitationSendConsumer):
+    """The real consumer, plus a message that ends it once every message before it was handled."""
+
+    def test_stop(self, message):
+        raise StopConsumer
+
+
+@async_to_sync
+async def consume(*messages: dict) -> None:
+    """Feed the messages to one consumer instance, in order, and wait until it has handled them."""
+    communicator = ApplicationCommunicator(StoppableConsumer.as_asgi(), SCOPE)
+    for message in [*messages, {"type": "test.stop"}]:
+        await communicator.send_input(message)
+    await communicator.wait(timeout=10)  # re-raises anything the consumer raised
+
+
+def send(invitation: Invitation) -> dict:
+    return {"type": "invitation.send", "id": invitation.pk}
+
+
+def test_message_delivers_the_mail_and_stamps_the_row(mailoutbox):
+    invitation = Invitation.objects.create(email="ada@example.com")
+
+    consume(send(invitation))
+
+    assert [m.to for m in mailoutbox] == [["ada@example.com"]]
+    invitation.refresh_from_db()
+    assert invitation.status == Invitation.Status.SENT
+    assert invitation.sent is not None
+
+
+def test_one_consumer_delivers_message_after_message(mailoutbox):
+    ada = Invitation.objects.create(email="ada@example.com")
+    bob = Invitation.objects.create(email="bob@example.com")
+
+    consume(send(ada), send(bob))
+
+    assert [m.to for m in mailoutbox] == [["ada@example.com"], ["bob@example.com"]]
+
+
+@pytest.mark.parametrize(
+    "bad_id",
+    [lambda pk: {}, lambda pk: {"id": str(pk)}, lambda pk: {"id": float(pk)}, lambda pk: {"id": None}],
+    ids=["missing", "string", "float", "null"],
+)
+def test_message_without_an_integer_id_is_ignored(mailoutbox, bad_id):
+    ignored = Invitation.objects.create(email="ignored@example.com")
+    handled = Invitation.objects.create(email="handled@example.com")
+
+    consume({"type": "invitation.send", **bad_id(ignored.pk)}, send(handled))
+
+    assert [m.to for m in mailoutbox] == [["handled@example.com"]]
+    ignored.refresh_from_db()
+    assert (ignored.status, ignored.attempts) == (Invitation.Status.PENDING, 0)
+
+
+def test_second_message_for_the_same_invitation_sends_nothing(mailoutbox):
+    invitation = Invitation.objects.create(email="ada@example.com")
+
+    consume(send(invitation), send(invitation))
+
+    assert len(mailoutbox) == 1
+    invitation.refresh_from_db()
+    assert invitation.attempts == 1
+
+
+def test_message_for_a_deleted_invitation_sends_nothing(mailoutbox):
+    invitation = Invitation.objects.create(email="ada@example.com")
+    message = send(invitation)
+    invitation.delete()
+
+    consume(message)
+
+    assert mailoutbox == []
+
+
+def test_crash_while_delivering_one_invitation_does_not_stop_the_consumer(mailoutbox, monkeypatch):
+    broken = Invitation.objects.create(email="broken@example.com")
+    fine = Invitation.objects.create(email="fine@example.com")
+    deliver = services.invitation_deliver
+
+    def crash_for_broken(*, invitation_id, **kwargs):
+        if invitation_id == broken.pk:
+            raise ConnectionError("database went away")
+        return deliver(invitation_id=invitation_id, **kwargs)
+
+    monkeypatch.setattr(services, "invitation_deliver", crash_for_broken)
+
+    consume(send(broken), send(fine))
+
+    assert [m.to for m in mailoutbox] == [["fine@example.com"]]

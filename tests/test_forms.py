@@ -1,0 +1,134 @@
+import pytest
+from asgiref.sync import async_to_sync
+from channels.exceptions import ChannelFull
+from channels.layers import get_channel_layer
+
+from invitations.forms import AcceptForm, InvitationForm
+from invitations.models import Invitation
+
+pytestmark = pytest.mark.django_db
+PASSWORD = "violet-harbour-kettle-93"
+
+
+def test_address_is_stripped_and_its_domain_lowercased():
+    form = InvitationForm({"email": "  Ada.Lovelace@EXAMPLE.Com  "})
+
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["email"] == "Ada.Lovelace@example.com"
+
+
+@pytest.mark.parametrize("address", ["ada@example.com", "ADA@Example.COM"])
+def test_address_with_an_open_invitation_is_refused(address):
+    Invitation.objects.create(email="ada@example.com")
+
+    form = InvitationForm({"email": address})
+
+    assert not form.is_valid()
+    assert form.has_error("email", code="already_invited")
+    assert "already has an open invitation" in form.errors["email"][0]
+
+
+def test_address_whose_invitation_failed_can_be_invited_again():
+    Invitation.objects.create(email="ada@example.com", status=Invitation.Status.FAILED)
+
+    assert InvitationForm({"email": "ada@example.com"}).is_valid()
+
+
+@pytest.mark.parametrize(
+    ("address", "code"), [("not-an-address", "invalid"), ("ada@", "invalid"), ("", "required")]
+)
+def test_invalid_address_is_refused(address, code):
+    form = InvitationForm({"email": address})
+
+    assert not form.is_valid()
+    assert form.has_error("email", code=code)
+
+
+def test_save_publishes_the_id_only_after_commit(django_capture_on_commit_callbacks, published, staff):
+    form = InvitationForm({"email": "ada@example.com"}, sender=staff)
+    assert form.is_valid()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        invitation = form.save()
+        assert published() == []
+
+    assert published() == [{"type": "invitation.send", "id": invitation.pk}]
+    invitation.refresh_from_db()
+    assert (invitation.status, invitation.sender) == (Invitation.Status.PENDING, staff)
+    assert invitation.published_at is not None
+
+
+def test_save_without_commit_is_refused():
+    form = InvitationForm({"email": "ada@example.com"})
+    assert form.is_valid()
+
+    with pytest.raises(ValueError, match="always commits"):
+        form.save(commit=False)
+    assert not Invitation.objects.exists()
+
+
+def save_and_commit(django_capture_on_commit_callbacks) -> Invitation:
+    form = InvitationForm({"email": "ada@example.com"})
+    assert form.is_valid()
+    with django_capture_on_commit_callbacks(execute=True):
+        invitation = form.save()
+    invitation.refresh_from_db()
+    return invitation
+
+
+def test_failed_publish_leaves_the_invitation_pending_for_the_sweep(
+    django_capture_on_commit_callbacks, channel_layer, monkeypatch
+):
+    async def redis_down(channel, message):
+        raise ConnectionError("Connection refused")
+
+    monkeypatch.setattr(channel_layer, "send", redis_down)
+
+    invitation = save_and_commit(django_capture_on_commit_callbacks)
+
+    assert invitation.status == Invitation.Status.PENDING
+    assert invitation.published_at is None
+
+
+def test_full_channel_leaves_the_invitation_pending_for_the_sweep(
+    django_capture_on_commit_callbacks, settings
+):
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1}}
+    }
+    layer = get_channel_layer()
+    async_to_sync(layer.send)("send-invite", {"type": "invitation.send", "id": 0})
+    with pytest.raises(ChannelFull):
+        async_to_sync(layer.send)("send-invite", {"type": "invitation.send", "id": -1})
+
+    invitation = save_and_commit(django_capture_on_commit_callbacks)
+
+    assert invitation.status == Invitation.Status.PENDING
+    assert invitation.published_at is None
+    assert async_to_sync(layer.receive)("send-invite") == {"type": "invitation.send", "id": 0}
+
+
+def accept_form(invitation: Invitation, **data) -> AcceptForm:
+    data = {"username": "ada", "password1": PASSWORD, "password2": PASSWORD, **data}
+    return AcceptForm(data, invitation=invitation)
+
+
+def test_accept_form_gives_the_user_the_invited_address(django_user_model):
+    invitation = Invitation.objects.create(email="ada@example.com", status=Invitation.Status.SENT)
+    form = accept_form(invitation, email="mallory@example.com")
+
+    assert form.is_valid(), form.errors
+    form.save()
+
+    user = django_user_model.objects.get(username="ada")
+    assert user.email == "ada@example.com"
+    assert user.check_password(PASSWORD)
+
+
+def test_accept_form_refuses_a_password_like_the_invited_address():
+    invitation = Invitation.objects.create(email="ada.lovelace@example.com", status=Invitation.Status.SENT)
+
+    form = accept_form(invitation, password1="ada.lovelace", password2="ada.lovelace")
+
+    assert not form.is_valid()
+    assert form.has_error("password2", code="password_too_similar")

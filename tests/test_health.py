@@ -1,0 +1,142 @@
+"""/healthz against the local Redis (DB 13, this run's own key prefix)."""
+
+import copy
+import os
+import time
+from datetime import timedelta
+
+import pytest
+import redis
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import OperationalError
+from django.utils import timezone
+
+from invitations.models import Invitation, InvitationQuerySet
+from myproject import settings as project_settings
+
+pytestmark = pytest.mark.django_db
+KEYS = {
+    "database",
+    "redis",
+    "worker",
+    "pending",
+    "failed",
+    "oldest_pending_age",
+    "worker_heartbeat_age",
+    "queue_depth",
+    "healthy",
+}
+
+
+@pytest.fixture
+def redis_client(settings):
+    """The project's Redis channel layer instead of the in-memory one; cleaned up afterwards."""
+    settings.CHANNEL_LAYERS = copy.deepcopy(project_settings.CHANNEL_LAYERS)
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Redis is required in CI and is unreachable at {settings.REDIS_URL}: {error}")
+        pytest.skip(f"Redis unreachable at {settings.REDIS_URL}: {error}")
+    yield client
+    keys = list(client.scan_iter(match=f"{settings.CHANNEL_PREFIX}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+def heartbeat(redis_client, settings):
+    """Write the worker's heartbeat as it would, `age` seconds ago."""
+
+    def beat(age: float = 0) -> None:
+        redis_client.set(settings.INVITATION_HEARTBEAT_KEY, time.time() - age)
+
+    return beat
+
+
+@async_to_sync
+async def publish(count: int) -> None:
+    layer = get_channel_layer()
+    for n in range(count):
+        await layer.send("send-invite", {"type": "invitation.send", "id": n})
+    await layer.close_pools()
+
+
+def test_healthy_pipeline_reports_its_figures(client, heartbeat):
+    heartbeat()
+    publish(2)
+    Invitation.objects.create(email="a@example.com", created=timezone.now() - timedelta(minutes=2))
+    Invitation.objects.create(email="b@example.com", status=Invitation.Status.SENDING)
+    Invitation.objects.create(email="c@example.com", status=Invitation.Status.FAILED)
+    Invitation.objects.create(email="d@example.com", status=Invitation.Status.SENT)
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    assert "no-cache" in response["Cache-Control"]
+    report = response.json()
+    assert set(report) == KEYS
+    assert report["healthy"] is True
+    assert (report["database"], report["redis"], report["worker"]) == ("ok", "ok", "ok")
+    assert (report["pending"], report["failed"], report["queue_depth"]) == (2, 1, 2)
+    assert 120 <= report["oldest_pending_age"] < 180
+    assert 0 <= report["worker_heartbeat_age"] < 5
+
+
+def test_empty_queue_has_no_oldest_pending_age(client, heartbeat):
+    heartbeat()
+
+    report = client.get("/healthz").json()
+
+    assert (report["pending"], report["oldest_pending_age"], report["queue_depth"]) == (0, None, 0)
+
+
+def test_missing_worker_heartbeat_is_unhealthy(client, redis_client):
+    response = client.get("/healthz")
+
+    assert response.status_code == 503
+    report = response.json()
+    assert (report["worker"], report["worker_heartbeat_age"], report["healthy"]) == ("missing", None, False)
+    assert report["redis"] == "ok"
+
+
+def test_stale_worker_heartbeat_is_unhealthy(client, heartbeat, settings):
+    settings.INVITATION_HEARTBEAT_STALE = 30
+    heartbeat(age=60)
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 503
+    assert response.json()["worker"] == "missing"
+    assert response.json()["worker_heartbeat_age"] >= 60
+
+
+def test_redis_down_is_unhealthy(client, redis_client, settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 503
+    report = response.json()
+    assert set(report) == KEYS
+    assert (report["redis"], report["worker"], report["queue_depth"]) == ("unavailable", "missing", None)
+    assert report["database"] == "ok"
+
+
+def test_database_down_is_unhealthy(client, heartbeat, monkeypatch):
+    heartbeat()
+
+    def unavailable(self, *args, **kwargs):
+        raise OperationalError("could not connect to server")
+
+    monkeypatch.setattr(InvitationQuerySet, "aggregate", unavailable)
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 503
+    report = response.json()
+    assert (report["database"], report["pending"], report["failed"]) == ("unavailable", None, None)
+    assert report["redis"] == "ok"

@@ -1,0 +1,148 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError
+
+from invitations.models import Invitation
+
+Status = Invitation.Status
+NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+transactional = pytest.mark.django_db(transaction=True)
+
+
+def invite(email: str, **fields) -> Invitation:
+    return Invitation.objects.create(email=email, **fields)
+
+
+def emails(queryset) -> set[str]:
+    return set(queryset.values_list("email", flat=True))
+
+
+@transactional
+@pytest.mark.parametrize("status", [Status.PENDING, Status.SENDING, Status.SENT])
+def test_open_invitation_blocks_another_to_the_same_address(status):
+    invite("ada@example.com", status=status)
+
+    with pytest.raises(IntegrityError):
+        invite("ada@example.com")
+
+    assert Invitation.objects.count() == 1
+
+
+@transactional
+def test_one_open_invitation_per_address_ignores_case():
+    invite("ada@example.com")
+
+    with pytest.raises(IntegrityError):
+        invite("ADA@Example.COM")
+
+
+@transactional
+@pytest.mark.parametrize("status", [Status.FAILED, Status.REVOKED, Status.ACCEPTED])
+def test_address_can_be_invited_again_once_the_old_invitation_is_closed(status):
+    invite("ada@example.com", status=status)
+
+    invite("Ada@example.com")
+
+    assert Invitation.objects.filter(email__iexact="ada@example.com").count() == 2
+
+
+@pytest.mark.django_db
+def test_model_validation_explains_the_duplicate():
+    invite("ada@example.com")
+
+    with pytest.raises(ValidationError, match="already has an open invitation"):
+        Invitation(email="ADA@example.com").validate_constraints()
+
+
+@pytest.mark.django_db
+def test_open_for_matches_open_invitations_case_insensitively():
+    pending = invite("ada@example.com")
+    invite("ada@example.org", status=Status.SENT)
+    invite("grace@example.com")
+
+    assert list(Invitation.objects.open_for("ADA@EXAMPLE.COM")) == [pending]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", [Status.FAILED, Status.REVOKED, Status.ACCEPTED])
+def test_open_for_ignores_closed_invitations(status):
+    invite("ada@example.com", status=status)
+
+    assert not Invitation.objects.open_for("ada@example.com").exists()
+
+
+@pytest.mark.django_db
+def test_due_is_pending_invitations_whose_attempt_time_has_come():
+    invite("now@example.com", next_attempt_at=NOW)
+    invite("past@example.com", next_attempt_at=NOW - timedelta(hours=1))
+    invite("later@example.com", next_attempt_at=NOW + timedelta(seconds=1))
+    invite("sending@example.com", status=Status.SENDING, next_attempt_at=NOW - timedelta(hours=1))
+    invite("failed@example.com", status=Status.FAILED, next_attempt_at=NOW - timedelta(hours=1))
+
+    assert emails(Invitation.objects.due(NOW)) == {"now@example.com", "past@example.com"}
+
+
+@pytest.mark.django_db
+def test_forgotten_is_due_invitations_never_published_or_published_long_ago(settings):
+    settings.INVITATION_REPUBLISH_AFTER = 45
+    due = {"next_attempt_at": NOW - timedelta(minutes=5)}
+    invite("never@example.com", published_at=None, **due)
+    invite("stale@example.com", published_at=NOW - timedelta(seconds=45), **due)
+    invite("fresh@example.com", published_at=NOW - timedelta(seconds=44), **due)
+    invite("later@example.com", published_at=None, next_attempt_at=NOW + timedelta(minutes=1))
+    invite("sent@example.com", status=Status.SENT, published_at=None, **due)
+
+    assert emails(Invitation.objects.forgotten(NOW)) == {"never@example.com", "stale@example.com"}
+
+
+@pytest.mark.django_db
+def test_abandoned_is_claims_older_than_the_claim_timeout(settings):
+    settings.INVITATION_CLAIM_TIMEOUT = 60
+    sending = {"status": Status.SENDING}
+    invite("dead@example.com", claimed_at=NOW - timedelta(seconds=60), **sending)
+    invite("busy@example.com", claimed_at=NOW - timedelta(seconds=59), **sending)
+    invite("pending@example.com", claimed_at=NOW - timedelta(hours=1))
+
+    assert emails(Invitation.objects.abandoned(NOW)) == {"dead@example.com"}
+
+
+@pytest.mark.django_db
+def test_expired_is_sent_invitations_older_than_the_expiry(settings):
+    settings.INVITATION_EXPIRY_DAYS = 7
+    invite("old@example.com", status=Status.SENT, sent=NOW - timedelta(days=7))
+    invite("recent@example.com", status=Status.SENT, sent=NOW - timedelta(days=6, hours=23))
+    invite("accepted@example.com", status=Status.ACCEPTED, sent=NOW - timedelta(days=30))
+
+    assert emails(Invitation.objects.expired(NOW)) == {"old@example.com"}
+
+
+@pytest.mark.django_db
+def test_expired_defaults_to_the_current_time(settings):
+    settings.INVITATION_EXPIRY_DAYS = 7
+    invite("old@example.com", status=Status.SENT, sent=datetime(2020, 1, 1, tzinfo=UTC))
+    invite("recent@example.com", status=Status.SENT, sent=datetime.now(UTC))
+
+    assert emails(Invitation.objects.expired()) == {"old@example.com"}
+
+
+def test_is_expired_once_the_expiry_has_passed(settings):
+    settings.INVITATION_EXPIRY_DAYS = 7
+    invitation = Invitation(email="ada@example.com", status=Status.SENT, sent=NOW)
+
+    assert invitation.expires == NOW + timedelta(days=7)
+    assert not invitation.is_expired(now=NOW + timedelta(days=6))
+    assert invitation.is_expired(now=NOW + timedelta(days=7))
+
+
+@pytest.mark.parametrize("status", [Status.PENDING, Status.ACCEPTED, Status.REVOKED])
+def test_only_sent_invitations_expire(status):
+    sent = None if status == Status.PENDING else datetime(2020, 1, 1, tzinfo=UTC)
+    invitation = Invitation(email="ada@example.com", status=status, sent=sent)
+
+    assert not invitation.is_expired(now=NOW)
+
+
+def test_str_shows_address_and_status():
+    assert str(Invitation(email="ada@example.com", status=Status.FAILED)) == "ada@example.com (failed)"

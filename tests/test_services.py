@@ -1,0 +1,180 @@
+import hashlib
+import re
+import smtplib
+from datetime import UTC, datetime
+
+import pytest
+from django.utils import timezone
+
+from invitations import mail, services
+from invitations.models import Invitation
+from invitations.services import DeliveryOutcome
+
+pytestmark = pytest.mark.django_db
+Status = Invitation.Status
+FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
+LINK = re.compile(r"https://invites\.example\.com/invites/accept/([\w-]+)/")
+
+
+class FailingMailer:
+    """A mailer whose server answers every message with `error`."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def send(self, message) -> None:
+        raise self.error
+
+    def close(self) -> None:
+        pass
+
+
+def row(invitation: Invitation) -> Invitation:
+    return Invitation.objects.get(pk=invitation.pk)
+
+
+def test_delivery_sends_one_mail_with_an_absolute_accept_link(deliver, mailoutbox, staff, settings):
+    settings.SITE_URL = "https://invites.example.com"
+    invitation = Invitation.objects.create(email="ada@example.com", sender=staff)
+
+    assert deliver(invitation) == DeliveryOutcome.SENT
+
+    [message] = mailoutbox
+    assert message.to == ["ada@example.com"]
+    assert message.subject == "grace invited you to join"
+    key = LINK.search(message.body).group(1)
+    assert LINK.search(message.alternatives[0].content).group(1) == key
+    sent = row(invitation)
+    assert (sent.status, sent.attempts, sent.last_error, sent.claimed_at) == (Status.SENT, 1, "", None)
+    assert sent.sent is not None
+
+
+def test_only_a_digest_of_the_key_is_stored(deliver, mailoutbox, settings):
+    settings.SITE_URL = "https://invites.example.com"
+    invitation = Invitation.objects.create(email="ada@example.com")
+    deliver(invitation)
+
+    key = LINK.search(mailoutbox[0].body).group(1)
+    assert row(invitation).key_digest == hashlib.sha256(key.encode()).hexdigest()
+    assert key not in str(Invitation.objects.filter(pk=invitation.pk).values().get())
+
+
+def test_second_delivery_of_a_sent_invitation_sends_nothing(deliver, mailoutbox):
+    invitation = Invitation.objects.create(email="ada@example.com")
+    deliver(invitation)
+    first = row(invitation)
+
+    assert deliver(invitation) == DeliveryOutcome.SKIPPED
+
+    assert len(mailoutbox) == 1
+    again = row(invitation)
+    assert (again.sent, again.key_digest, again.attempts) == (first.sent, first.key_digest, 1)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"status": Status.REVOKED},
+        {"status": Status.FAILED},
+        {"status": Status.ACCEPTED},
+        {"status": Status.SENDING, "claimed_at": timezone.now(), "claimed_by": "other-worker"},
+        {"next_attempt_at": FUTURE},
+    ],
+    ids=["revoked", "failed", "accepted", "claimed", "not-yet-due"],
+)
+def test_invitation_that_is_not_due_is_skipped(deliver, mailoutbox, fields):
+    invitation = Invitation.objects.create(email="ada@example.com", **fields)
+
+    assert deliver(invitation) == DeliveryOutcome.SKIPPED
+
+    assert mailoutbox == []
+    skipped = row(invitation)
+    assert (skipped.status, skipped.attempts) == (invitation.status, 0)
+    assert skipped.claimed_by == invitation.claimed_by
+
+
+def test_message_for_a_missing_invitation_is_skipped(deliver, mailoutbox):
+    assert deliver(Invitation(pk=999_999)) == DeliveryOutcome.SKIPPED
+    assert mailoutbox == []
+
+
+def test_refused_recipient_fails_for_good(deliver):
+    invitation = Invitation.objects.create(email="nobody@example.com")
+    refused = smtplib.SMTPRecipientsRefused({"nobody@example.com": (550, b"no such user")})
+
+    assert deliver(invitation, FailingMailer(refused)) == DeliveryOutcome.FAILED
+
+    failed = row(invitation)
+    assert (failed.status, failed.attempts, failed.sent, failed.key_digest) == (Status.FAILED, 1, None, None)
+    assert "SMTP 550" in failed.last_error
+    assert "no such user" in failed.last_error
+
+
+def test_temporary_refusal_is_retried_later(deliver):
+    invitation = Invitation.objects.create(email="ada@example.com")
+    before = timezone.now()
+
+    outcome = deliver(invitation, FailingMailer(smtplib.SMTPResponseException(451, b"try later")))
+
+    assert outcome == DeliveryOutcome.RETRY
+    retry = row(invitation)
+    assert (retry.status, retry.attempts, retry.last_error) == (Status.PENDING, 1, "SMTP 451 try later")
+    assert retry.next_attempt_at > before
+    assert (retry.published_at, retry.claimed_at, retry.key_digest, retry.sent) == (None, None, None, None)
+
+
+def test_transient_failures_give_up_after_the_last_attempt(deliver, settings):
+    settings.INVITATION_MAX_ATTEMPTS = 3
+    invitation = Invitation.objects.create(email="ada@example.com")
+    mailer = FailingMailer(smtplib.SMTPServerDisconnected("Connection unexpectedly closed"))
+
+    outcomes = []
+    for _ in range(3):
+        outcomes.append(deliver(invitation, mailer))
+        Invitation.objects.filter(pk=invitation.pk).update(next_attempt_at=timezone.now())  # backoff over
+
+    assert outcomes == [DeliveryOutcome.RETRY, DeliveryOutcome.RETRY, DeliveryOutcome.FAILED]
+    failed = row(invitation)
+    assert (failed.status, failed.attempts) == (Status.FAILED, 3)
+    assert failed.last_error == "SMTPServerDisconnected: Connection unexpectedly closed"
+
+
+def test_unexpected_error_is_recorded_and_retried(deliver):
+    invitation = Invitation.objects.create(email="ada@example.com")
+
+    assert deliver(invitation, FailingMailer(RuntimeError("boom"))) == DeliveryOutcome.RETRY
+
+    assert row(invitation).last_error == "RuntimeError: boom"
+    assert row(invitation).status == Status.PENDING
+
+
+def test_failed_attempt_can_succeed_later(deliver, mailoutbox):
+    invitation = Invitation.objects.create(email="ada@example.com")
+    deliver(invitation, FailingMailer(TimeoutError("timed out")))
+    Invitation.objects.filter(pk=invitation.pk).update(next_attempt_at=timezone.now())
+
+    assert deliver(invitation, mail.ReusableMailer()) == DeliveryOutcome.SENT
+
+    assert [m.to for m in mailoutbox] == [["ada@example.com"]]
+    sent = row(invitation)
+    assert (sent.status, sent.attempts, sent.last_error) == (Status.SENT, 2, "")
+
+
+def test_retry_delay_doubles_and_is_capped(settings, monkeypatch):
+    settings.INVITATION_RETRY_BASE = 5
+    settings.INVITATION_RETRY_CAP = 60
+    monkeypatch.setattr(services.random, "uniform", lambda low, high: high)
+
+    delays = [services.retry_delay(attempt).total_seconds() for attempt in range(1, 7)]
+
+    assert delays == [5, 10, 20, 40, 60, 60]
+
+
+def test_retry_delay_has_jitter_of_at_most_half_a_step(settings):
+    settings.INVITATION_RETRY_BASE = 8
+    settings.INVITATION_RETRY_CAP = 600
+
+    delays = {services.retry_delay(3).total_seconds() for _ in range(50)}
+
+    assert all(16 <= delay <= 32 for delay in delays)
+    assert len(delays) > 1

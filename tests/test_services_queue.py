@@ -1,0 +1,138 @@
+"""Re-driving, requeueing and revoking: what services.py does when the channel layer forgot."""
+
+from datetime import timedelta
+
+import pytest
+from django.http import Http404
+from django.utils import timezone
+
+from invitations import services
+from invitations.models import Invitation
+
+pytestmark = pytest.mark.django_db
+Status = Invitation.Status
+
+
+def ids(messages: list[dict]) -> set[int]:
+    assert {m["type"] for m in messages} <= {"invitation.send"}
+    return {m["id"] for m in messages}
+
+
+def test_redrive_publishes_forgotten_invitations_but_not_fresh_ones(published, settings):
+    settings.INVITATION_REPUBLISH_AFTER = 45
+    now = timezone.now()
+    never = Invitation.objects.create(email="never@example.com", published_at=None, next_attempt_at=now)
+    lost = Invitation.objects.create(email="lost@example.com", published_at=now - timedelta(minutes=5))
+    Invitation.objects.create(email="fresh@example.com", published_at=now - timedelta(seconds=5))
+    Invitation.objects.create(email="later@example.com", next_attempt_at=now + timedelta(minutes=5))
+
+    assert services.invitations_redrive(now=now + timedelta(seconds=1)) == 2
+
+    assert ids(published()) == {never.pk, lost.pk}
+    assert Invitation.objects.get(pk=never.pk).published_at == now + timedelta(seconds=1)
+
+
+def test_redrive_with_nothing_forgotten_publishes_nothing(published):
+    Invitation.objects.create(email="fresh@example.com", published_at=timezone.now())
+
+    assert services.invitations_redrive() == 0
+    assert published() == []
+
+
+def test_redrive_releases_claims_of_dead_workers_and_publishes_them(published, settings):
+    settings.INVITATION_CLAIM_TIMEOUT = 60
+    now = timezone.now()
+    an_hour_ago = now - timedelta(hours=1)
+    claim = {"status": Status.SENDING, "next_attempt_at": an_hour_ago, "published_at": an_hour_ago}
+    dead = Invitation.objects.create(
+        email="dead@example.com", claimed_at=now - timedelta(seconds=61), **claim
+    )
+    busy = Invitation.objects.create(
+        email="busy@example.com", claimed_at=now - timedelta(seconds=10), **claim
+    )
+
+    assert services.invitations_redrive(now=now) == 1
+
+    assert ids(published()) == {dead.pk}
+    released = Invitation.objects.get(pk=dead.pk)
+    assert (released.status, released.claimed_at, released.last_error) == (
+        Status.PENDING,
+        None,
+        "claim expired",
+    )
+    assert Invitation.objects.get(pk=busy.pk).status == Status.SENDING
+
+
+def test_released_claim_is_delivered_again(published, deliver, mailoutbox, settings):
+    settings.INVITATION_CLAIM_TIMEOUT = 60
+    stale = timezone.now() - timedelta(minutes=2)
+    invitation = Invitation.objects.create(
+        email="ada@example.com", status=Status.SENDING, claimed_at=stale, next_attempt_at=stale
+    )
+    services.invitations_redrive()
+
+    assert deliver(invitation) == services.DeliveryOutcome.SENT
+    assert [m.to for m in mailoutbox] == [["ada@example.com"]]
+
+
+def test_requeue_resets_sent_invitations_and_publishes_after_commit(
+    sent_invitation, published, django_capture_on_commit_callbacks
+):
+    invitation, key = sent_invitation
+    failed = Invitation.objects.create(email="bob@example.com", status=Status.FAILED, attempts=5)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        queued = services.invitations_requeue(ids=[invitation.pk, failed.pk], statuses=[Status.SENT])
+        assert published() == []
+
+    assert queued == 1
+    assert published() == [{"type": "invitation.send", "id": invitation.pk}]
+    requeued = Invitation.objects.get(pk=invitation.pk)
+    assert (requeued.status, requeued.attempts, requeued.key_digest) == (Status.PENDING, 0, None)
+    assert Invitation.objects.get(pk=failed.pk).status == Status.FAILED
+    with pytest.raises(Http404):
+        services.invitation_for_key(key=key)  # the old link no longer works
+
+
+def test_requeue_of_failed_invitations_clears_the_error(published, django_capture_on_commit_callbacks):
+    failed = Invitation.objects.create(
+        email="bob@example.com", status=Status.FAILED, attempts=5, last_error="x"
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.invitations_requeue(ids=[failed.pk], statuses=[Status.FAILED]) == 1
+
+    assert ids(published()) == {failed.pk}
+    retried = Invitation.objects.get(pk=failed.pk)
+    assert (retried.status, retried.attempts, retried.last_error) == (Status.PENDING, 0, "")
+
+
+def test_requeue_leaves_an_address_that_was_invited_again_alone(
+    published, django_capture_on_commit_callbacks
+):
+    failed = Invitation.objects.create(email="bob@example.com", status=Status.FAILED)
+    Invitation.objects.create(email="BOB@example.com")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.invitations_requeue(ids=[failed.pk], statuses=[Status.FAILED]) == 0
+
+    assert published() == []
+    assert Invitation.objects.get(pk=failed.pk).status == Status.FAILED
+
+
+def test_revoke_closes_invitations_that_were_not_accepted(sent_invitation):
+    invitation, key = sent_invitation
+    pending = Invitation.objects.create(email="p@example.com")
+    failed = Invitation.objects.create(email="f@example.com", status=Status.FAILED)
+    accepted = Invitation.objects.create(email="a@example.com", status=Status.ACCEPTED)
+
+    assert services.invitations_revoke(ids=[invitation.pk, pending.pk, failed.pk, accepted.pk]) == 3
+
+    statuses = dict(Invitation.objects.values_list("pk", "status"))
+    assert statuses == {
+        invitation.pk: Status.REVOKED,
+        pending.pk: Status.REVOKED,
+        failed.pk: Status.REVOKED,
+        accepted.pk: Status.ACCEPTED,
+    }
+    assert services.acceptance_refusal(services.invitation_for_key(key=key)) == "revoked"
