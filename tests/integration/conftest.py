@@ -94,9 +94,7 @@ def stack(transactional_db, redis_client, smtp, tmp_path, settings):
 @pytest.fixture
 def staff_browser(stack, django_user_model):
     """Daphne running, and a browser logged in as a staff user who may invite."""
-    user = django_user_model.objects.create_user(
-        "grace", "grace@example.com", STAFF_PASSWORD, is_staff=True
-    )
+    user = django_user_model.objects.create_user("grace", "grace@example.com", STAFF_PASSWORD, is_staff=True)
     user.user_permissions.add(Permission.objects.get(codename="add_invitation"))
     stack.start_web()
     browser = Browser(stack.base_url)

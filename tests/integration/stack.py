@@ -1,5 +1,6 @@
-"""Real processes for integration tests: daphne and `runworker send-invite` subprocesses."""
+"""Real processes for integration tests: daphne, `runworker send-invite` and a private Redis."""
 
+import os
 import re
 import socket
 import subprocess
@@ -52,6 +53,7 @@ class Process:
         return self.popen.wait(timeout=timeout)
 
     def stop(self) -> None:
+        """Terminate, then kill if it does not exit within 30 s; a no-op once it has exited."""
         if self.popen.poll() is None:
             self.popen.terminate()
             try:
@@ -60,6 +62,38 @@ class Process:
                 self.popen.kill()
                 self.popen.wait()
         self.log.close()
+
+
+class RedisServer:
+    """A Redis of the test's own that it may stop and restart on the same port, empty each time."""
+
+    def __init__(self, log_dir: Path):
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.log_dir = log_dir
+        self.process: Process | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        args += ["--save", "", "--appendonly", "no"]  # a restart forgets every message
+        self.process = Process(f"redis-{self.starts}", args, dict(os.environ), self.log_dir)
+        wait_for(lambda: _redis_answers(self.port), timeout=10, message=f"redis-server on {self.port}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+        wait_for(lambda: not _redis_answers(self.port), timeout=10, message="redis-server to stop")
+
+
+def _redis_answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
 
 
 class Stack:

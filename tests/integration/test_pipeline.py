@@ -4,22 +4,9 @@ import re
 from collections import Counter
 
 import pytest
-from django.contrib.auth.models import Permission
 
 from invitations.models import Invitation
-from tests.integration.stack import Browser, wait_for
-
-PASSWORD = "correct-horse-battery"
-
-
-@pytest.fixture
-def staff_browser(stack, django_user_model):
-    user = django_user_model.objects.create_user("grace", "grace@example.com", PASSWORD, is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="add_invitation"))
-    stack.start_web()
-    browser = Browser(stack.base_url)
-    browser.login("grace", PASSWORD)
-    return browser
+from tests.integration.stack import wait_for
 
 
 def test_staff_invite_arrives_by_smtp_with_an_absolute_accept_link(stack, staff_browser, smtp):
