@@ -7,7 +7,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from channels.consumer import SyncConsumer
 from channels.generic.websocket import JsonWebsocketConsumer
 
-from invitations import live, services
+from invitations import delivery, live
 from invitations.mail import ReusableMailer
 
 logger = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class InvitationSendConsumer(SyncConsumer):
             logger.warning("ignoring invitation.send without an integer id: %r", message)
             return
         try:
-            services.invitation_deliver(invitation_id=invitation_id, worker=self.name, mailer=self.mailer)
+            delivery.invitation_deliver(invitation_id=invitation_id, worker=self.name, mailer=self.mailer)
         except Exception:
             logger.exception("invitation id=%s: delivery crashed; the sweep will re-drive it", invitation_id)
 

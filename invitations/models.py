@@ -1,11 +1,18 @@
 """The Invitation row is the outbox: the channel message only wakes a worker up."""
 
+import hashlib
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+
+
+def key_digest(key: str) -> str:
+    """What the database keeps of an accept link's key. Keys carry 256 random bits, so a
+    plain SHA-256 is enough: a leaked dump cannot be turned back into working links."""
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 class InvitationQuerySet(models.QuerySet):

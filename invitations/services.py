@@ -1,11 +1,7 @@
-"""Invitation logic: create, deliver, and re-drive what the channel layer forgot."""
+"""Invitation logic: create (one or many), accept, and the admin's resend, retry and revoke."""
 
-import hashlib
 import logging
-import random
-import secrets
-import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -14,30 +10,18 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.db.models.functions import Lower
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from invitations import live, mail, queue
-from invitations.models import Invitation
+from invitations import live, queue
+from invitations.models import Invitation, key_digest
 
 if TYPE_CHECKING:
     from invitations.forms import AcceptForm
 
 logger = logging.getLogger(__name__)
 Status = Invitation.Status
-
-
-class DeliveryOutcome(StrEnum):
-    SENT = "sent"
-    RETRY = "retry"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-
-
-def key_digest(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 class BulkResult(StrEnum):
@@ -114,110 +98,6 @@ def _is_valid_email(email: str) -> bool:
     except ValidationError:
         return False
     return len(email) <= Invitation._meta.get_field("email").max_length
-
-
-def invitation_deliver(*, invitation_id: int, worker: str, mailer: mail.ReusableMailer) -> DeliveryOutcome:
-    """Claim, send and stamp one invitation.
-
-    Idempotent: a message for an invitation that is missing, claimed by another
-    worker, not yet due, sent, failed or revoked sends nothing.
-    """
-    key = secrets.token_urlsafe(32)
-    now = timezone.now()
-    claimed = (
-        Invitation.objects.due(now)
-        .filter(pk=invitation_id)
-        .update(
-            status=Status.SENDING,
-            claimed_at=now,
-            claimed_by=worker,
-            attempts=F("attempts") + 1,
-            key_digest=key_digest(key),
-        )
-    )
-    if not claimed:
-        logger.info("invitation id=%s outcome=skipped (not due or already taken)", invitation_id)
-        return DeliveryOutcome.SKIPPED
-    live.invitation_announce(invitation_id=invitation_id)
-    invitation = Invitation.objects.select_related("sender").get(pk=invitation_id)
-    started = time.monotonic()
-    try:
-        mailer.send(mail.build_message(invitation, key=key))
-    except Exception as exc:
-        failure = mail.classify(exc)
-        outcome = _record_failure(invitation, worker=worker, failure=failure)
-        error = failure.error
-    else:
-        outcome = _record_sent(invitation, worker=worker)
-        error = ""
-    logger.info(
-        "invitation id=%s attempt=%s outcome=%s ms=%d%s",
-        invitation.pk,
-        invitation.attempts,
-        outcome,
-        (time.monotonic() - started) * 1000,
-        f" error={error!r}" if error else "",
-    )
-    live.invitation_announce(invitation_id=invitation_id)
-    return outcome
-
-
-def _own_claim(invitation: Invitation, worker: str):
-    return Invitation.objects.filter(pk=invitation.pk, status=Status.SENDING, claimed_by=worker)
-
-
-def _record_sent(invitation: Invitation, *, worker: str) -> DeliveryOutcome:
-    stamped = _own_claim(invitation, worker).update(
-        status=Status.SENT, sent=timezone.now(), last_error="", claimed_at=None
-    )
-    if not stamped:
-        logger.warning("invitation id=%s was sent after its claim expired", invitation.pk)
-    return DeliveryOutcome.SENT
-
-
-def _record_failure(invitation: Invitation, *, worker: str, failure: mail.SendFailure) -> DeliveryOutcome:
-    if failure.permanent or invitation.attempts >= settings.INVITATION_MAX_ATTEMPTS:
-        _own_claim(invitation, worker).update(
-            status=Status.FAILED, last_error=failure.error, claimed_at=None, key_digest=None
-        )
-        return DeliveryOutcome.FAILED
-    _own_claim(invitation, worker).update(
-        status=Status.PENDING,
-        last_error=failure.error,
-        claimed_at=None,
-        key_digest=None,
-        next_attempt_at=timezone.now() + retry_delay(invitation.attempts),
-        published_at=None,  # the sweeper publishes it again once it is due
-    )
-    return DeliveryOutcome.RETRY
-
-
-def retry_delay(attempt: int) -> timedelta:
-    """Exponential backoff with jitter: half the step fixed, half random."""
-    step = min(settings.INVITATION_RETRY_CAP, settings.INVITATION_RETRY_BASE * 2 ** (attempt - 1))
-    return timedelta(seconds=step / 2 + random.uniform(0, step / 2))  # noqa: S311
-
-
-def invitations_redrive(*, now: datetime | None = None, limit: int = 500) -> int:
-    """Publish again what the channel layer forgot; return how many were published.
-
-    Releases claims of dead workers, then publishes due invitations whose wake-up was
-    never published or went unanswered. Safe to run from any number of workers at once:
-    a repeated wake-up is skipped by the claim.
-    """
-    now = now or timezone.now()
-    released = Invitation.objects.abandoned(now).update(
-        status=Status.PENDING, claimed_at=None, published_at=None, last_error="claim expired"
-    )
-    if released:
-        logger.warning("released %d invitation(s) claimed by a worker that stopped", released)
-    ids = list(
-        Invitation.objects.forgotten(now).order_by("next_attempt_at").values_list("pk", flat=True)[:limit]
-    )
-    if not ids:
-        return 0
-    Invitation.objects.filter(pk__in=ids).update(published_at=now)
-    return queue.invitations_publish(invitation_ids=ids)
 
 
 def invitation_for_key(*, key: str) -> Invitation:

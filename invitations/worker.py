@@ -20,7 +20,7 @@ from channels.worker import Worker
 from django.conf import settings
 from redis import asyncio as aioredis
 
-from invitations import services
+from invitations import delivery
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ class InvitationWorker(Worker):
             await asyncio.wait_for(self.stopping.wait(), timeout=seconds * random.uniform(0.8, 1.2))  # noqa: S311
 
     async def sweep_forever(self) -> None:
-        redrive = database_sync_to_async(services.invitations_redrive)
+        redrive = database_sync_to_async(delivery.invitations_redrive)
         while not self.stopping.is_set():
             await self.pause(settings.INVITATION_SWEEP_INTERVAL)
             try:

@@ -4,9 +4,9 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.auth.models import Permission
 
-from invitations import mail, services
+from invitations import delivery, mail
+from invitations.delivery import DeliveryOutcome
 from invitations.models import Invitation
-from invitations.services import DeliveryOutcome
 
 IN_MEMORY_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
@@ -87,7 +87,7 @@ def deliver(mailoutbox):
     def deliver(invitation: Invitation, mailer: mail.ReusableMailer | None = None) -> DeliveryOutcome:
         mailer = mailer or mail.ReusableMailer()
         try:
-            return services.invitation_deliver(
+            return delivery.invitation_deliver(
                 invitation_id=invitation.pk, worker="test-worker", mailer=mailer
             )
         finally:

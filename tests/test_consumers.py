@@ -3,7 +3,7 @@ from asgiref.sync import async_to_sync
 from channels.exceptions import StopConsumer
 from channels.testing import ApplicationCommunicator
 
-from invitations import services
+from invitations import delivery
 from invitations.consumers import InvitationSendConsumer
 from invitations.models import Invitation
 
@@ -90,14 +90,14 @@ def test_message_for_a_deleted_invitation_sends_nothing(mailoutbox):
 def test_crash_while_delivering_one_invitation_does_not_stop_the_consumer(mailoutbox, monkeypatch):
     broken = Invitation.objects.create(email="broken@example.com")
     fine = Invitation.objects.create(email="fine@example.com")
-    deliver = services.invitation_deliver
+    deliver = delivery.invitation_deliver
 
     def crash_for_broken(*, invitation_id, **kwargs):
         if invitation_id == broken.pk:
             raise ConnectionError("database went away")
         return deliver(invitation_id=invitation_id, **kwargs)
 
-    monkeypatch.setattr(services, "invitation_deliver", crash_for_broken)
+    monkeypatch.setattr(delivery, "invitation_deliver", crash_for_broken)
 
     consume(send(broken), send(fine))
 

@@ -1,4 +1,4 @@
-"""Re-driving, requeueing and revoking: what services.py does when the channel layer forgot."""
+"""Re-driving, requeueing and revoking: what delivery.py and services.py do when the channel layer forgot."""
 
 from datetime import timedelta
 
@@ -6,7 +6,7 @@ import pytest
 from django.http import Http404
 from django.utils import timezone
 
-from invitations import services
+from invitations import delivery, services
 from invitations.models import Invitation
 
 pytestmark = pytest.mark.django_db
@@ -26,7 +26,7 @@ def test_redrive_publishes_forgotten_invitations_but_not_fresh_ones(published, s
     Invitation.objects.create(email="fresh@example.com", published_at=now - timedelta(seconds=5))
     Invitation.objects.create(email="later@example.com", next_attempt_at=now + timedelta(minutes=5))
 
-    assert services.invitations_redrive(now=now + timedelta(seconds=1)) == 2
+    assert delivery.invitations_redrive(now=now + timedelta(seconds=1)) == 2
 
     assert ids(published()) == {never.pk, lost.pk}
     assert Invitation.objects.get(pk=never.pk).published_at == now + timedelta(seconds=1)
@@ -35,7 +35,7 @@ def test_redrive_publishes_forgotten_invitations_but_not_fresh_ones(published, s
 def test_redrive_with_nothing_forgotten_publishes_nothing(published):
     Invitation.objects.create(email="fresh@example.com", published_at=timezone.now())
 
-    assert services.invitations_redrive() == 0
+    assert delivery.invitations_redrive() == 0
     assert published() == []
 
 
@@ -51,7 +51,7 @@ def test_redrive_releases_claims_of_dead_workers_and_publishes_them(published, s
         email="busy@example.com", claimed_at=now - timedelta(seconds=10), **claim
     )
 
-    assert services.invitations_redrive(now=now) == 1
+    assert delivery.invitations_redrive(now=now) == 1
 
     assert ids(published()) == {dead.pk}
     released = Invitation.objects.get(pk=dead.pk)
@@ -69,9 +69,9 @@ def test_released_claim_is_delivered_again(published, deliver, mailoutbox, setti
     invitation = Invitation.objects.create(
         email="ada@example.com", status=Status.SENDING, claimed_at=stale, next_attempt_at=stale
     )
-    services.invitations_redrive()
+    delivery.invitations_redrive()
 
-    assert deliver(invitation) == services.DeliveryOutcome.SENT
+    assert deliver(invitation) == delivery.DeliveryOutcome.SENT
     assert [m.to for m in mailoutbox] == [["ada@example.com"]]
 
 

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 import pytest
 from django.utils import timezone
 
-from invitations import mail, services
+from invitations import delivery, mail
+from invitations.delivery import DeliveryOutcome
 from invitations.models import Invitation
-from invitations.services import DeliveryOutcome
 
 pytestmark = pytest.mark.django_db
 Status = Invitation.Status
@@ -163,9 +163,9 @@ def test_failed_attempt_can_succeed_later(deliver, mailoutbox):
 def test_retry_delay_doubles_and_is_capped(settings, monkeypatch):
     settings.INVITATION_RETRY_BASE = 5
     settings.INVITATION_RETRY_CAP = 60
-    monkeypatch.setattr(services.random, "uniform", lambda low, high: high)
+    monkeypatch.setattr(delivery.random, "uniform", lambda low, high: high)
 
-    delays = [services.retry_delay(attempt).total_seconds() for attempt in range(1, 7)]
+    delays = [delivery.retry_delay(attempt).total_seconds() for attempt in range(1, 7)]
 
     assert delays == [5, 10, 20, 40, 60, 60]
 
@@ -174,7 +174,7 @@ def test_retry_delay_has_jitter_of_at_most_half_a_step(settings):
     settings.INVITATION_RETRY_BASE = 8
     settings.INVITATION_RETRY_CAP = 600
 
-    delays = {services.retry_delay(3).total_seconds() for _ in range(50)}
+    delays = {delivery.retry_delay(3).total_seconds() for _ in range(50)}
 
     assert all(16 <= delay <= 32 for delay in delays)
     assert len(delays) > 1
