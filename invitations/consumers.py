@@ -2,9 +2,11 @@ import logging
 import os
 import socket
 import uuid
+from functools import partial
 
 from asgiref.sync import async_to_sync, sync_to_async
-from channels.consumer import SyncConsumer
+from channels.consumer import SyncConsumer, get_handler_name
+from channels.db import database_sync_to_async
 from channels.generic.websocket import JsonWebsocketConsumer
 
 from invitations import delivery, live
@@ -33,6 +35,15 @@ class InvitationSendConsumer(SyncConsumer):
             await super().__call__(scope, receive, send)
         finally:
             await sync_to_async(self.mailer.close)()
+
+    # As SyncConsumer.dispatch, but on the worker's thread pool rather than one shared
+    # thread, so the worker's consumers send concurrently (SMTP is mostly waiting).
+    @partial(database_sync_to_async, thread_sensitive=False)
+    def dispatch(self, message: dict) -> None:
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        handler(message)
 
     def invitation_send(self, message: dict) -> None:
         invitation_id = message.get("id")

@@ -47,8 +47,8 @@ def invitation_deliver(*, invitation_id: int, worker: str, mailer: mail.Reusable
     if not claimed:
         logger.info("invitation id=%s outcome=skipped (not due or already taken)", invitation_id)
         return DeliveryOutcome.SKIPPED
-    live.invitation_announce(invitation_id=invitation_id)
     invitation = Invitation.objects.select_related("sender").get(pk=invitation_id)
+    live.invitation_announce(invitation=invitation)
     started = time.monotonic()
     try:
         mailer.send(mail.build_message(invitation, key=key))
@@ -67,36 +67,42 @@ def invitation_deliver(*, invitation_id: int, worker: str, mailer: mail.Reusable
         (time.monotonic() - started) * 1000,
         f" error={error!r}" if error else "",
     )
-    live.invitation_announce(invitation_id=invitation_id)
+    live.invitation_announce(invitation=invitation)
     return outcome
 
 
-def _own_claim(invitation: Invitation, worker: str):
-    return Invitation.objects.filter(pk=invitation.pk, status=Status.SENDING, claimed_by=worker)
+def _update_own_claim(invitation: Invitation, *, worker: str, **fields) -> bool:
+    """Write `fields` if this worker still holds the claim; keep the object in step."""
+    updated = Invitation.objects.filter(pk=invitation.pk, status=Status.SENDING, claimed_by=worker).update(
+        claimed_at=None, **fields
+    )
+    for name, value in fields.items():
+        setattr(invitation, name, value)
+    return bool(updated)
 
 
 def _record_sent(invitation: Invitation, *, worker: str) -> DeliveryOutcome:
-    stamped = _own_claim(invitation, worker).update(
-        status=Status.SENT, sent=timezone.now(), last_error="", claimed_at=None
-    )
-    if not stamped:
+    if not _update_own_claim(
+        invitation, worker=worker, status=Status.SENT, sent=timezone.now(), last_error=""
+    ):
         logger.warning("invitation id=%s was sent after its claim expired", invitation.pk)
     return DeliveryOutcome.SENT
 
 
 def _record_failure(invitation: Invitation, *, worker: str, failure: mail.SendFailure) -> DeliveryOutcome:
     if failure.permanent or invitation.attempts >= settings.INVITATION_MAX_ATTEMPTS:
-        _own_claim(invitation, worker).update(
-            status=Status.FAILED, last_error=failure.error, claimed_at=None, key_digest=None
+        _update_own_claim(
+            invitation, worker=worker, status=Status.FAILED, last_error=failure.error, key_digest=None
         )
         return DeliveryOutcome.FAILED
-    _own_claim(invitation, worker).update(
+    _update_own_claim(
+        invitation,
+        worker=worker,
         status=Status.PENDING,
         last_error=failure.error,
-        claimed_at=None,
         key_digest=None,
         next_attempt_at=timezone.now() + retry_delay(invitation.attempts),
-        published_at=None,  # the sweeper publishes it again once it is due
+        published_at=None,  # the sweep publishes it again once it is due
     )
     return DeliveryOutcome.RETRY
 
@@ -107,12 +113,13 @@ def retry_delay(attempt: int) -> timedelta:
     return timedelta(seconds=step / 2 + random.uniform(0, step / 2))  # noqa: S311
 
 
-def invitations_redrive(*, now: datetime | None = None, limit: int = 500) -> int:
+def invitations_redrive(*, now: datetime | None = None, limit: int | None = None) -> int:
     """Publish again what the channel layer forgot; return how many were published.
 
     Releases claims of dead workers, then publishes due invitations whose wake-up was
-    never published or went unanswered. Safe to run from any number of workers at once:
-    a repeated wake-up is skipped by the claim.
+    never published or went unanswered, never more than the channel has room for (a
+    backlog waits in the database, not in Redis). Safe to run from any number of workers
+    at once: a repeated wake-up is skipped by the claim.
     """
     now = now or timezone.now()
     released = Invitation.objects.abandoned(now).update(
@@ -120,9 +127,11 @@ def invitations_redrive(*, now: datetime | None = None, limit: int = 500) -> int
     )
     if released:
         logger.warning("released %d invitation(s) claimed by a worker that stopped", released)
-    ids = list(
-        Invitation.objects.forgotten(now).order_by("next_attempt_at").values_list("pk", flat=True)[:limit]
-    )
+    room = queue.channel_room()
+    limit = room if limit is None else min(limit, room)
+    # Never-published rows first: an old publish time may just mean a long queue.
+    forgotten = Invitation.objects.forgotten(now).order_by(F("published_at").asc(nulls_first=True), "pk")
+    ids = list(forgotten.values_list("pk", flat=True)[:limit])
     if not ids:
         return 0
     Invitation.objects.filter(pk__in=ids).update(published_at=now)

@@ -32,11 +32,10 @@ def invitation_payload(invitation: Invitation) -> dict:
     }
 
 
-def invitation_announce(*, invitation_id: int) -> None:
-    """Tell connected staff boards the row's current state. Best effort: never raises."""
+def invitation_announce(*, invitation: Invitation) -> None:
+    """Tell connected staff boards the invitation's state. Best effort: never raises."""
     try:
-        invitation = Invitation.objects.select_related("sender").get(pk=invitation_id)
         message = {"type": STATUS_MESSAGE_TYPE, "invitation": invitation_payload(invitation)}
         async_to_sync(get_channel_layer().group_send)(STAFF_GROUP, message)
     except Exception as exc:
-        logger.debug("status of invitation id=%s not announced: %s", invitation_id, exc)
+        logger.debug("status of invitation id=%s not announced: %s", invitation.pk, exc)

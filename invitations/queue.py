@@ -4,7 +4,8 @@ import logging
 from collections.abc import Iterable
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+from channels_redis.core import RedisChannelLayer
 from django.conf import settings
 
 from invitations.models import Invitation
@@ -25,6 +26,23 @@ def invitations_publish(*, invitation_ids: Iterable[int]) -> int:
     if published < len(ids):
         Invitation.objects.filter(pk__in=ids[published:]).update(published_at=None)
     return published
+
+
+def channel_room() -> int:
+    """How many more wake-ups the send-invite channel takes before it is full."""
+    return async_to_sync(_channel_room)()
+
+
+async def _channel_room() -> int:
+    layer = get_channel_layer()
+    channel = settings.INVITATION_CHANNEL
+    if isinstance(layer, RedisChannelLayer):
+        depth = await layer.connection(0).zcount(layer.prefix + channel, "-inf", "+inf")
+    elif isinstance(layer, InMemoryChannelLayer):
+        depth = layer.channels[channel].qsize() if channel in layer.channels else 0
+    else:
+        depth = 0
+    return max(layer.get_capacity(channel) - depth, 0)
 
 
 async def _send_all(ids: list[int]) -> int:

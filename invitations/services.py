@@ -48,13 +48,14 @@ def rate_quota(*, sender: AbstractBaseUser | None) -> int | None:
 def invitation_create(*, email: str, sender: AbstractBaseUser | None) -> Invitation:
     """Save a pending invitation and wake a worker once the transaction commits."""
     invitation = Invitation.objects.create(email=email, sender=sender, published_at=timezone.now())
-    transaction.on_commit(lambda: _publish_and_announce(invitation.pk))
+    transaction.on_commit(lambda: _announce_and_publish(invitation))
     return invitation
 
 
-def _publish_and_announce(invitation_id: int) -> None:
-    queue.invitations_publish(invitation_ids=[invitation_id])
-    live.invitation_announce(invitation_id=invitation_id)
+def _announce_and_publish(invitation: Invitation) -> None:
+    # Announce first: the worker's "sending" must not reach the board before "pending".
+    live.invitation_announce(invitation=invitation)
+    queue.invitations_publish(invitation_ids=[invitation.pk])
 
 
 def invitations_create_many(
@@ -129,7 +130,8 @@ def invitation_accept(*, invitation: Invitation, form: "AcceptForm") -> Abstract
         if not won:
             return None
         user = form.save()
-    live.invitation_announce(invitation_id=invitation.pk)
+    invitation.status, invitation.accepted = Status.ACCEPTED, now
+    live.invitation_announce(invitation=invitation)
     return user
 
 

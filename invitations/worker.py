@@ -13,6 +13,7 @@ import logging
 import random
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.compatibility import guarantee_single_callable
 from channels.db import database_sync_to_async
@@ -30,13 +31,18 @@ class WorkerStopping(Exception):
 
 
 class InvitationWorker(Worker):
-    concurrency = 1
     # Heroku sends SIGKILL 30 s after SIGTERM.
     grace_period = 25.0
+
+    def __init__(self, *args, concurrency: int = 1, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Consumers working at once, each with its own SMTP connection and thread.
+        self.concurrency = concurrency
 
     async def handle(self) -> None:
         self.stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
+        loop.set_default_executor(ThreadPoolExecutor(self.concurrency, thread_name_prefix="consumer"))
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.stop, signum)
         slots = [
@@ -45,7 +51,7 @@ class InvitationWorker(Worker):
             for _ in range(self.concurrency)
         ]
         chores = [asyncio.create_task(self.sweep_forever()), asyncio.create_task(self.beat_forever())]
-        logger.info("worker ready on %s", ", ".join(self.channels))
+        logger.info("worker ready on %s, concurrency %d", ", ".join(self.channels), self.concurrency)
         await self.stopping.wait()
         _, unfinished = await asyncio.wait(slots, timeout=self.grace_period)
         if unfinished:

@@ -127,7 +127,9 @@ MAILERS = mailers_from_url(env.str("EMAIL_URL", default="consolemail://"), timeo
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="invitations@localhost")
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
-# Delivery policy (see invitations/services.py).
+# Messages each worker process handles at once, each over its own SMTP connection.
+INVITATION_WORKER_CONCURRENCY = env.int("INVITATION_WORKER_CONCURRENCY", default=4)
+# Delivery policy (see invitations/delivery.py).
 INVITATION_MAX_ATTEMPTS = env.int("INVITATION_MAX_ATTEMPTS", default=5)
 INVITATION_RETRY_BASE = env.float("INVITATION_RETRY_BASE", default=5.0)
 INVITATION_RETRY_CAP = env.float("INVITATION_RETRY_CAP", default=600.0)

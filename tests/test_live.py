@@ -42,7 +42,7 @@ def test_staff_socket_receives_state_changes(staff):
     invitation = Invitation.objects.create(email="ada@example.com", sender=staff)
 
     message = staff_receives(
-        staff, database_sync_to_async(lambda: live.invitation_announce(invitation_id=invitation.pk))
+        staff, database_sync_to_async(lambda: live.invitation_announce(invitation=invitation))
     )
 
     assert message == {
@@ -74,5 +74,12 @@ def test_socket_from_a_foreign_origin_is_refused():
     assert not is_accepted(communicator)
 
 
-def test_announcing_a_missing_invitation_does_nothing_and_does_not_raise():
-    live.invitation_announce(invitation_id=999_999)
+def test_announcing_without_a_working_channel_layer_does_not_raise(settings, staff):
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": ["redis://127.0.0.1:1/0"]},
+        }
+    }
+
+    live.invitation_announce(invitation=Invitation.objects.create(email="ada@example.com", sender=staff))

@@ -3,6 +3,8 @@
 from datetime import timedelta
 
 import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.http import Http404
 from django.utils import timezone
 
@@ -30,6 +32,25 @@ def test_redrive_publishes_forgotten_invitations_but_not_fresh_ones(published, s
 
     assert ids(published()) == {never.pk, lost.pk}
     assert Invitation.objects.get(pk=never.pk).published_at == now + timedelta(seconds=1)
+
+
+def test_redrive_fills_only_the_room_left_in_the_channel_never_published_first(settings):
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 3}}
+    }
+    now = timezone.now()
+    long_ago = now - timedelta(minutes=5)
+    queued = Invitation.objects.create(email="queued@example.com", published_at=long_ago)
+    never = [Invitation.objects.create(email=f"never{n}@example.com", published_at=None) for n in range(2)]
+    Invitation.objects.create(email="also-old@example.com", published_at=long_ago)
+    layer = get_channel_layer()
+    async_to_sync(layer.send)("send-invite", {"type": "invitation.send", "id": queued.pk})
+
+    assert delivery.invitations_redrive() == 2
+
+    messages = [async_to_sync(layer.receive)("send-invite") for _ in range(3)]
+    assert ids(messages) == {queued.pk, *(row.pk for row in never)}
+    assert "send-invite" not in layer.channels, "the channel was full: nothing more was published"
 
 
 def test_redrive_with_nothing_forgotten_publishes_nothing(published):
