@@ -1,13 +1,15 @@
+import asyncio
 import logging
 import os
 import socket
 import uuid
-from functools import partial
+from concurrent.futures import ThreadPoolExecutor
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import async_to_sync
 from channels.consumer import SyncConsumer, get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import JsonWebsocketConsumer
+from django.db import connections
 
 from invitations import delivery, live
 from invitations.mail import ReusableMailer
@@ -29,17 +31,28 @@ class InvitationSendConsumer(SyncConsumer):
         super().__init__()
         self.mailer = ReusableMailer()
         self.name = f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # A thread of its own, rather than the one thread all SyncConsumers share, so a
+        # worker's consumers send concurrently; it keeps this consumer's database and SMTP
+        # connections, both closed when the consumer ends.
+        self.thread = ThreadPoolExecutor(1, thread_name_prefix="invitation-consumer")
 
     async def __call__(self, scope, receive, send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
-            await sync_to_async(self.mailer.close)()
+            await asyncio.get_running_loop().run_in_executor(self.thread, self._release_connections)
+            self.thread.shutdown(wait=False)
 
-    # As SyncConsumer.dispatch, but on the worker's thread pool rather than one shared
-    # thread, so the worker's consumers send concurrently (SMTP is mostly waiting).
-    @partial(database_sync_to_async, thread_sensitive=False)
-    def dispatch(self, message: dict) -> None:
+    def _release_connections(self) -> None:
+        self.mailer.close()
+        connections.close_all()
+
+    async def dispatch(self, message: dict) -> None:
+        await database_sync_to_async(self._handle, thread_sensitive=False, executor=self.thread)(message)
+
+    def _handle(self, message: dict) -> None:
+        """SyncConsumer.dispatch's body, on this consumer's thread (a leading underscore: no
+        message type can name it)."""
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")

@@ -13,7 +13,6 @@ import logging
 import random
 import signal
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.compatibility import guarantee_single_callable
 from channels.db import database_sync_to_async
@@ -36,13 +35,12 @@ class InvitationWorker(Worker):
 
     def __init__(self, *args, concurrency: int = 1, **kwargs):
         super().__init__(*args, **kwargs)
-        # Consumers working at once, each with its own SMTP connection and thread.
+        # Consumers working at once, each with its own thread and SMTP connection.
         self.concurrency = concurrency
 
     async def handle(self) -> None:
         self.stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
-        loop.set_default_executor(ThreadPoolExecutor(self.concurrency, thread_name_prefix="consumer"))
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.stop, signum)
         slots = [
@@ -115,11 +113,14 @@ class InvitationWorker(Worker):
 
     async def sweep_forever(self) -> None:
         redrive = database_sync_to_async(delivery.invitations_redrive)
+        published = 0
         while not self.stopping.is_set():
-            await self.pause(settings.INVITATION_SWEEP_INTERVAL)
+            # Found work last time? A backlog may be feeding through: look again soon.
+            await self.pause(0.5 if published else settings.INVITATION_SWEEP_INTERVAL)
             try:
                 published = await redrive()
             except Exception:
+                published = 0
                 logger.exception("sweep failed; trying again next round")
             else:
                 if published:

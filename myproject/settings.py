@@ -65,9 +65,19 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-# Keep connections open: the worker would otherwise connect once per message.
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=600)
+# Daphne runs each request's sync code on a thread of its own, so persistent connections
+# would pile up, one per request (Django's advice under ASGI: CONN_MAX_AGE=0 and a pool).
+# PostgreSQL gets psycopg's pool; the worker, whose consumers each keep one thread, makes
+# its connections persistent instead when there is no pool (see runworker).
+DATABASES["default"]["CONN_MAX_AGE"] = 0
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+WORKER_CONN_MAX_AGE = env.int("WORKER_CONN_MAX_AGE", default=600)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": env.int("DATABASE_POOL_SIZE", default=10),
+        "timeout": 10,
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # web and worker write concurrently: WAL plus a busy timeout instead of "database is locked".
     DATABASES["default"]["OPTIONS"] = {
@@ -137,7 +147,7 @@ INVITATION_RETRY_CAP = env.float("INVITATION_RETRY_CAP", default=600.0)
 INVITATION_CLAIM_TIMEOUT = env.float("INVITATION_CLAIM_TIMEOUT", default=INVITATION_SMTP_TIMEOUT * 6)
 # How often a worker looks for invitations the channel forgot, and how long a published
 # wake-up may go unanswered before it is published again.
-INVITATION_SWEEP_INTERVAL = env.float("INVITATION_SWEEP_INTERVAL", default=5.0)
+INVITATION_SWEEP_INTERVAL = env.float("INVITATION_SWEEP_INTERVAL", default=2.0)
 INVITATION_REPUBLISH_AFTER = env.float("INVITATION_REPUBLISH_AFTER", default=45.0)
 INVITATION_EXPIRY_DAYS = env.int("INVITATION_EXPIRY_DAYS", default=7)
 # Invitations one sender may create per hour.

@@ -2,6 +2,7 @@ from functools import partial
 
 from channels.management.commands import runworker
 from django.conf import settings
+from django.db import connections
 
 from invitations.worker import InvitationWorker
 
@@ -22,5 +23,10 @@ class Command(runworker.Command):
     def handle(self, *args, concurrency, **options):
         if concurrency < 1:
             raise runworker.CommandError("--concurrency must be at least 1.")
+        # Each consumer keeps one thread for its life, so unlike the web process the worker
+        # can keep its connections open across messages (a pool already does that).
+        for database in connections.settings.values():
+            if not database.get("OPTIONS", {}).get("pool"):
+                database["CONN_MAX_AGE"] = settings.WORKER_CONN_MAX_AGE
         self.worker_class = partial(InvitationWorker, concurrency=concurrency)
         super().handle(*args, **options)
