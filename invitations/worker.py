@@ -78,6 +78,7 @@ class InvitationWorker(Worker):
                 return
             except Exception:
                 logger.exception("consumer on %s crashed; starting a fresh one", channel)
+                await self.pause(1.0)  # no hot loop if it crashes again at once
 
     async def ignore(self, message: dict) -> None:
         """Channel consumers have nobody to reply to."""

@@ -1,12 +1,10 @@
 """/healthz against the local Redis (DB 13, this run's own key prefix)."""
 
 import copy
-import os
 import time
 from datetime import timedelta
 
 import pytest
-import redis
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import OperationalError
@@ -14,6 +12,7 @@ from django.utils import timezone
 
 from invitations.models import Invitation, InvitationQuerySet
 from myproject import settings as project_settings
+from tests.redis_server import require_redis
 
 pytestmark = pytest.mark.django_db
 KEYS = {
@@ -33,13 +32,7 @@ KEYS = {
 def redis_client(settings):
     """The project's Redis channel layer instead of the in-memory one; cleaned up afterwards."""
     settings.CHANNEL_LAYERS = copy.deepcopy(project_settings.CHANNEL_LAYERS)
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis is required in CI and is unreachable at {settings.REDIS_URL}: {error}")
-        pytest.skip(f"Redis unreachable at {settings.REDIS_URL}: {error}")
+    client = require_redis(settings.REDIS_URL)
     yield client
     keys = list(client.scan_iter(match=f"{settings.CHANNEL_PREFIX}*"))
     if keys:

@@ -3,12 +3,12 @@ import os
 import uuid
 
 import pytest
-import redis
 from django.contrib.auth.models import Permission
 from django.db import connection
 
 from tests.integration.smtp import start_smtp_server
 from tests.integration.stack import Browser, RedisServer, Stack, free_port
+from tests.redis_server import require_redis
 
 # A Redis DB index of the suite's own; every test adds a prefix of its own on top.
 REDIS_URL = os.environ.get("INTEGRATION_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -34,13 +34,7 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def redis_client():
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis is required in CI and is unreachable at {REDIS_URL}: {error}")
-        pytest.skip(f"Redis unreachable at {REDIS_URL}: {error}")
+    client = require_redis(REDIS_URL)
     yield client
     client.close()
 
