@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-sqlite test-postgres lint format superuser clean
+.PHONY: run test test-sqlite test-postgres lint format superuser clean bench
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else \
@@ -21,6 +21,10 @@ $(VENV)/.runtime: requirements.txt | $(BIN)/python
 $(VENV)/.test: requirements.txt requirements-test.txt | $(BIN)/python
 	$(BIN)/pip install -q -r requirements-test.txt
 	touch $@ $(VENV)/.runtime
+
+$(VENV)/.bench: requirements.txt requirements-test.txt bench/requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q -r bench/requirements.txt
+	touch $@ $(VENV)/.test $(VENV)/.runtime
 
 # Browser tests drive Debian's Chromium; Playwright is never allowed to download a browser.
 CHROMIUM := /usr/bin/chromium
@@ -41,8 +45,11 @@ run: $(VENV)/.runtime
 superuser: $(VENV)/.runtime
 	DEBUG=1 $(BIN)/python manage.py createsuperuser
 
-## make test: lint, then the whole suite on SQLite and on PostgreSQL.
-test: lint test-sqlite test-postgres
+## make test: lint, then the whole suite on SQLite and on PostgreSQL, side by side (they
+## share nothing: own databases, own Redis key prefixes, free ports); each run's output
+## is printed whole when it ends.
+test: lint
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
 
 lint: $(VENV)/.test
 	$(BIN)/ruff check .
@@ -61,6 +68,12 @@ test-postgres: $(VENV)/.test $(CHROMIUM)
 	else \
 		echo "PostgreSQL unreachable at $(PG_TEST_URL): skipped the PostgreSQL run"; \
 	fi
+
+## make bench: every scenario of issue 5, side by side, 3 repeats -> bench/results/latest.{md,png}.
+## make bench QUICK=1 for a smoke run; more knobs: make bench BENCH_ARGS="--scenarios 2,4 --repeats 5".
+## Needs Redis on 127.0.0.1:6379 (DB 11 and 12) and PostgreSQL at postgres://postgres@127.0.0.1:5432.
+bench: $(VENV)/.bench
+	$(BIN)/python -m bench.run $(if $(QUICK),--quick) $(BENCH_ARGS)
 
 format: $(VENV)/.test
 	$(BIN)/ruff format .
