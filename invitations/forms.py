@@ -34,6 +34,11 @@ class InvitationForm(forms.ModelForm):
             )
         return email
 
+    def validate_constraints(self):
+        # clean_email() already ran the open-invitation query with a clearer message; the
+        # database constraint still stops a concurrent duplicate (the view reports it).
+        pass
+
     def clean(self):
         if services.rate_quota(sender=self.sender) == 0:
             raise forms.ValidationError(

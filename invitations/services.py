@@ -47,7 +47,8 @@ def rate_quota(*, sender: AbstractBaseUser | None) -> int | None:
 
 def invitation_create(*, email: str, sender: AbstractBaseUser | None) -> Invitation:
     """Save a pending invitation and wake a worker once the transaction commits."""
-    invitation = Invitation.objects.create(email=email, sender=sender, published_at=timezone.now())
+    with transaction.atomic():  # a savepoint: a duplicate (IntegrityError) leaves no trace
+        invitation = Invitation.objects.create(email=email, sender=sender, published_at=timezone.now())
     transaction.on_commit(lambda: _announce_and_publish(invitation))
     return invitation
 

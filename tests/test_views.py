@@ -1,6 +1,7 @@
 import pytest
 from django.test import Client
 
+from invitations.forms import InvitationForm
 from invitations.models import Invitation
 
 pytestmark = pytest.mark.django_db
@@ -120,3 +121,15 @@ def test_post_with_the_csrf_token_from_the_form_is_accepted(staff):
 
     assert response.status_code == 302
     assert Invitation.objects.filter(email="ada@example.com").exists()
+
+
+def test_address_invited_concurrently_gets_the_form_error_not_a_500(staff_client, monkeypatch):
+    # The other request committed between this form's check and its insert.
+    monkeypatch.setattr(InvitationForm, "clean_email", lambda form: form.cleaned_data["email"])
+    Invitation.objects.create(email="ada@example.com")
+
+    response = staff_client.post("/invites/new/", {"email": "ada@example.com"})
+
+    assert response.status_code == 400
+    assert "already has an open invitation" in response.content.decode()
+    assert Invitation.objects.count() == 1
