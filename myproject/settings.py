@@ -10,7 +10,8 @@ from myproject.mailers import mailers_from_url
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env")
+if (BASE_DIR / ".env").exists():
+    environ.Env.read_env(BASE_DIR / ".env")
 
 DEV_SECRET_KEY = "django-insecure-dev-only-key-never-use-in-production"  # noqa: S105
 
