@@ -1,6 +1,5 @@
 """Invitation logic: create (one or many), accept, and the admin's resend, retry and revoke."""
 
-import logging
 from datetime import timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -20,7 +19,6 @@ from invitations.models import Invitation, key_digest
 if TYPE_CHECKING:
     from invitations.forms import AcceptForm
 
-logger = logging.getLogger(__name__)
 Status = Invitation.Status
 
 
