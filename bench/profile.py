@@ -3,11 +3,13 @@
     python -m bench.profile                       # this project's worker, 2,000 invitations, SMTP 0 ms
     python -m bench.profile --system celery --smtp 150,200 --count 300
     python -m bench.profile --system web --count 500   # daphne answering POST /invites/new/
+    python -m bench.profile --gil                 # CPU only: whatever thread holds the GIL
 
 Writes bench/results/profile-<system>.txt (and the raw py-spy stacks next to the logs). The
 profiled run is slower than an unprofiled one: read the shares, not the rate.
 The web profile's "share of its thread" is meaningless (daphne runs each request in a thread
-of its own): read the steps.
+of its own): read the steps. With --gil, py-spy samples only the thread holding the GIL, in
+the whole process (event loop included): where the one core a Python process can use goes.
 """
 
 import argparse
@@ -34,6 +36,7 @@ BUCKETS = [
     ("channel layer and Redis", ("(channels_redis/", "(redis/")),
     ("logging", ("(logging/",)),
     ("asgiref: a sync thread waiting for the event loop", ("(asgiref/",)),
+    ("asyncio: the event loop", ("(asyncio/",)),
 ]
 HANDLERS = {"project": "invitation_deliver", "celery": "send_invitation", "web": "invitation_new"}
 
@@ -44,31 +47,43 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--smtp", default="0,0", help="connection,message delays in ms")
     parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
+    parser.add_argument("--gil", action="store_true", help="sample only the thread holding the GIL")
     return parser.parse_args()
 
 
-def record(h: Harness, output: Path, rate: int):
+def record(h: Harness, output: Path, rate: int, *, gil: bool):
     spies: list[Process] = []
 
     def attach(workers: list[Process]) -> None:
         for worker in workers:
-            args = ["record", "--pid", str(worker.pid), "--rate", str(rate), "--idle", "--threads"]
+            args = ["record", "--pid", str(worker.pid), "--rate", str(rate), "--threads"]
+            args += ["--gil"] if gil else ["--idle"]
             args += ["--nonblocking", "--format", "raw", "--output", str(output)]
             spies.append(h.processes.start("py-spy", [str(Path(PYTHON).parent / "py-spy"), *args], h.env))
 
     return attach, spies
 
 
-def summarise(raw: Path, handler: str, title: str) -> str:
+def summarise(raw: Path, handler: str, title: str, *, gil: bool = False) -> str:
     stacks = Counter()
     for line in raw.read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
         if stack and count.isdigit():
             stacks[stack] += int(count)
-    thread_of = {stack: stack.split(";", 1)[0] for stack in stacks}
-    handling = Counter({stack: count for stack, count in stacks.items() if f"{handler} (" in stack})
-    threads = {thread_of[stack] for stack in handling}
-    thread_total = sum(count for stack, count in stacks.items() if thread_of[stack] in threads)
+    if gil:
+        handling, scope = stacks, "the process's GIL-holding time"
+        header = f"Samples holding the GIL: {sum(stacks.values())}, in every thread of the process."
+    else:
+        thread_of = {stack: stack.split(";", 1)[0] for stack in stacks}
+        handling = Counter({stack: count for stack, count in stacks.items() if f"{handler} (" in stack})
+        threads = {thread_of[stack] for stack in handling}
+        thread_total = sum(count for stack, count in stacks.items() if thread_of[stack] in threads)
+        scope = "the handler's wall time (idle waits count where they happen)"
+        header = (
+            f"Samples in `{handler}`: {sum(handling.values())} = "
+            f"{100 * sum(handling.values()) / max(thread_total, 1):.0f} % of its thread's "
+            "wall time (the rest: waiting for and dispatching the next message)."
+        )
     total = sum(handling.values()) or 1
     buckets, leaves, steps = Counter(), Counter(), Counter()
     for stack, count in handling.items():
@@ -76,14 +91,7 @@ def summarise(raw: Path, handler: str, title: str) -> str:
         leaves[frames[-1]] += count
         buckets[_bucket(frames)] += count
         steps[_step(frames, handler)] += count
-    lines = [
-        title,
-        "",
-        f"Samples in `{handler}`: {total} = {100 * total / max(thread_total, 1):.0f} % of its thread's "
-        "wall time (the rest: waiting for and dispatching the next message).",
-        "",
-        "Share of the handler's wall time (idle waits count where they happen):",
-    ]
+    lines = [title, "", header, "", f"Share of {scope}:"]
     lines += [f"  {100 * count / total:5.1f} %  {name}" for name, count in buckets.most_common()]
     lines += ["", f"By step of `{handler}` (the line it is on, and what that line called):"]
     lines += [f"  {100 * count / total:5.1f} %  {step}" for step, count in steps.most_common(12)]
@@ -98,7 +106,7 @@ def _step(frames: list[str], handler: str) -> str:
             line = frame.rsplit(":", 1)[-1].rstrip(")")
             callee = frames[index + 1].split(" (", 1)[0] if index + 1 < len(frames) else "(its own code)"
             return f"line {line}: {callee}"
-    return "?"
+    return "outside the handler"
 
 
 def _bucket(frames: list[str]) -> str:
@@ -152,7 +160,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     with ExitStack() as stack:
         h = Harness(Config(repeats=1, sizes=FULL, scenarios=[], log_dir=log_dir), stack)
-        attach, spies = record(h, raw, args.rate)
+        attach, spies = record(h, raw, args.rate, gil=args.gil)
         profiled = (profile_web if args.system == "web" else profile_workers)(h, args, smtp, attach)
         for spy in spies:  # py-spy writes its file once the process it watches has exited
             try:
@@ -163,8 +171,8 @@ def main() -> int:
         f"py-spy profile of {profiled} while profiled; SMTP {smtp[0]:g} ms/connection + "
         f"{smtp[1]:g} ms/message; {started:%Y-%m-%d %H:%M} UTC."
     )
-    text = summarise(raw, HANDLERS[args.system], title)
-    (RESULTS / f"profile-{args.system}.txt").write_text(text)
+    text = summarise(raw, HANDLERS[args.system], title, gil=args.gil)
+    (RESULTS / f"profile-{args.system}{'-gil' if args.gil else ''}.txt").write_text(text)
     print(text)
     return 0
 

@@ -63,8 +63,12 @@ class InvitationSendConsumer(SyncConsumer):
         if type(invitation_id) is not int:
             logger.warning("ignoring invitation.send without an integer id: %r", message)
             return
+        # The worker passes its Announcements in the scope; alone, the consumer announces at once.
+        announce = self.scope.get("announce", live.invitation_announce)
         try:
-            delivery.invitation_deliver(invitation_id=invitation_id, worker=self.name, mailer=self.mailer)
+            delivery.invitation_deliver(
+                invitation_id=invitation_id, worker=self.name, mailer=self.mailer, announce=announce
+            )
         except Exception:
             logger.exception("invitation id=%s: delivery crashed; the sweep will re-drive it", invitation_id)
 
@@ -87,4 +91,4 @@ class InvitationStatusConsumer(JsonWebsocketConsumer):
         """The board only listens; whatever a client sends is ignored."""
 
     def invitation_status(self, event: dict) -> None:
-        self.send_json(event["invitation"])
+        self.send_json(event["invitations"])

@@ -4,6 +4,7 @@ import logging
 import random
 import secrets
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -25,30 +26,26 @@ class DeliveryOutcome(StrEnum):
     SKIPPED = "skipped"
 
 
-def invitation_deliver(*, invitation_id: int, worker: str, mailer: mail.ReusableMailer) -> DeliveryOutcome:
-    """Claim, send and stamp one invitation.
+def invitation_deliver(
+    *,
+    invitation_id: int,
+    worker: str,
+    mailer: mail.ReusableMailer,
+    announce: Callable[..., None] = live.invitation_announce,
+) -> DeliveryOutcome:
+    """Claim, send and stamp one invitation; `announce(invitation=…)` each state it takes.
 
     Idempotent: a message for an invitation that is missing, claimed by another
     worker, not yet due, sent, failed or revoked sends nothing.
     """
     key = secrets.token_urlsafe(32)
-    now = timezone.now()
-    claimed = (
-        Invitation.objects.due(now)
-        .filter(pk=invitation_id)
-        .update(
-            status=Status.SENDING,
-            claimed_at=now,
-            claimed_by=worker,
-            attempts=F("attempts") + 1,
-            key_digest=key_digest(key),
-        )
+    invitation = Invitation.objects.claim_due(
+        invitation_id, worker=worker, key_digest=key_digest(key), now=timezone.now()
     )
-    if not claimed:
+    if invitation is None:
         logger.info("invitation id=%s outcome=skipped (not due or already taken)", invitation_id)
         return DeliveryOutcome.SKIPPED
-    invitation = Invitation.objects.select_related("sender").get(pk=invitation_id)
-    live.invitation_announce(invitation=invitation)
+    announce(invitation=invitation)
     started = time.monotonic()
     try:
         mailer.send(mail.build_message(invitation, key=key))
@@ -67,7 +64,7 @@ def invitation_deliver(*, invitation_id: int, worker: str, mailer: mail.Reusable
         (time.monotonic() - started) * 1000,
         f" error={error!r}" if error else "",
     )
-    live.invitation_announce(invitation=invitation)
+    announce(invitation=invitation)
     return outcome
 
 

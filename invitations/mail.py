@@ -1,8 +1,11 @@
 """Build the invitation e-mail and send it over a reused connection."""
 
 import contextlib
+import email.policy
+import functools
 import smtplib
 from dataclasses import dataclass
+from email.headerregistry import HeaderRegistry
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, mailers
@@ -16,6 +19,35 @@ def accept_url(key: str) -> str:
     return settings.SITE_URL + reverse("invitations:accept", kwargs={"key": key})
 
 
+class _HeaderClasses(HeaderRegistry):
+    """The stdlib registry makes a new class for every header it parses, a third of the time
+    spent turning our mail into bytes; the class depends only on the header's name."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type] = {}
+
+    def __getitem__(self, name: str) -> type:
+        key = name.lower()
+        if key not in self._made:
+            self._made[key] = super().__getitem__(name)
+        return self._made[key]
+
+
+@functools.cache
+def _reusing_header_classes(policy: email.policy.Policy) -> email.policy.Policy:
+    if not isinstance(policy, email.policy.EmailPolicy):
+        return policy
+    return policy.clone(header_factory=_HeaderClasses())
+
+
+class InvitationEmail(EmailMultiAlternatives):
+    """Serialises like any EmailMultiAlternatives, only with less work per header."""
+
+    def message(self, *, policy: email.policy.Policy = email.policy.default):
+        return super().message(policy=_reusing_header_classes(policy))
+
+
 def build_message(invitation: Invitation, *, key: str) -> EmailMultiAlternatives:
     """The invitation mail: a text body and an autoescaped HTML alternative."""
     context = {
@@ -27,7 +59,7 @@ def build_message(invitation: Invitation, *, key: str) -> EmailMultiAlternatives
     subject = render_to_string("invitations/email/subject.txt", context)
     # Subjects must stay on one line: the template's newlines never reach a header.
     subject = " ".join(subject.split())
-    message = EmailMultiAlternatives(
+    message = InvitationEmail(
         subject=subject,
         body=render_to_string("invitations/email/body.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,

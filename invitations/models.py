@@ -4,7 +4,7 @@ import hashlib
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import models
+from django.db import connections, models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -28,6 +28,39 @@ class InvitationQuerySet(models.QuerySet):
     def due(self, now: datetime) -> "InvitationQuerySet":
         """Pending invitations that may be sent now."""
         return self.filter(status=Invitation.Status.PENDING, next_attempt_at__lte=now)
+
+    def claim_due(self, pk: int, *, worker: str, key_digest: str, now: datetime) -> "Invitation | None":
+        """Mark one due invitation as being sent by `worker`, and return it; None if it is not due.
+
+        Atomic: of workers claiming the same row at once, one gets it. On PostgreSQL and
+        SQLite it is one UPDATE … RETURNING, a claim and a read in one round trip (the ORM
+        has no UPDATE … RETURNING: it takes an UPDATE, then a SELECT).
+        """
+        Status, connection = Invitation.Status, connections[self.db]
+        if not connection.features.can_return_rows_from_update:
+            claimed = (
+                self.due(now)
+                .filter(pk=pk)
+                .update(
+                    status=Status.SENDING,
+                    claimed_at=now,
+                    claimed_by=worker,
+                    attempts=models.F("attempts") + 1,
+                    key_digest=key_digest,
+                )
+            )
+            return self.get(pk=pk) if claimed else None
+        q, when = connection.ops.quote_name, connection.ops.adapt_datetimefield_value(now)
+        # Names quoted by the backend, every value a parameter.
+        sql = (
+            f"UPDATE {q(Invitation._meta.db_table)}"  # noqa: S608
+            f" SET {q('status')} = %s, {q('claimed_at')} = %s, {q('claimed_by')} = %s,"
+            f" {q('attempts')} = {q('attempts')} + 1, {q('key_digest')} = %s"
+            f" WHERE {q('id')} = %s AND {q('status')} = %s AND {q('next_attempt_at')} <= %s"  # due(now)
+            " RETURNING *"
+        )
+        params = [Status.SENDING, when, worker, key_digest, pk, Status.PENDING, when]
+        return next(iter(self.raw(sql, params)), None)
 
     def forgotten(self, now: datetime) -> "InvitationQuerySet":
         """Due invitations whose wake-up was never published or has gone unanswered."""

@@ -20,7 +20,7 @@ from channels.worker import Worker
 from django.conf import settings
 from redis import asyncio as aioredis
 
-from invitations import delivery
+from invitations import delivery, live
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ class InvitationWorker(Worker):
         super().__init__(*args, **kwargs)
         # Consumers working at once, each with its own thread and SMTP connection.
         self.concurrency = concurrency
+        self.announcements = live.Announcements()
 
     async def handle(self) -> None:
         self.stopping = asyncio.Event()
@@ -48,7 +49,10 @@ class InvitationWorker(Worker):
             for channel in self.channels
             for _ in range(self.concurrency)
         ]
-        chores = [asyncio.create_task(self.sweep_forever()), asyncio.create_task(self.beat_forever())]
+        chores = [
+            asyncio.create_task(chore())
+            for chore in (self.sweep_forever, self.beat_forever, self.announce_forever)
+        ]
         logger.info("worker ready on %s, concurrency %d", ", ".join(self.channels), self.concurrency)
         await self.stopping.wait()
         _, unfinished = await asyncio.wait(slots, timeout=self.grace_period)
@@ -61,6 +65,7 @@ class InvitationWorker(Worker):
         for task in [*unfinished, *chores]:
             task.cancel()
         await asyncio.gather(*unfinished, *chores, return_exceptions=True)
+        await self.announcements.flush()
         logger.info("worker stopped")
 
     def stop(self, signum: int) -> None:
@@ -69,7 +74,7 @@ class InvitationWorker(Worker):
 
     async def serve(self, channel: str) -> None:
         """Run one consumer at a time on the channel, replacing it if it crashes."""
-        scope = {"type": "channel", "channel": channel}
+        scope = {"type": "channel", "channel": channel, "announce": self.announcements.add}
         while not self.stopping.is_set():
             consumer = guarantee_single_callable(self.application)
             try:
@@ -126,6 +131,11 @@ class InvitationWorker(Worker):
             else:
                 if published:
                     logger.info("sweep published %d forgotten invitation(s)", published)
+
+    async def announce_forever(self) -> None:
+        while not self.stopping.is_set():
+            await self.pause(self.announcements.interval)
+            await self.announcements.flush()
 
     async def beat_forever(self) -> None:
         client = aioredis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)

@@ -27,6 +27,7 @@ async def staff_receives(user, announce):
     assert connected
     await announce()
     message = await communicator.receive_json_from(timeout=2)
+    assert await communicator.receive_nothing(timeout=0.2), "expected one message"
     await communicator.disconnect()
     return message
 
@@ -45,15 +46,47 @@ def test_staff_socket_receives_state_changes(staff):
         staff, database_sync_to_async(lambda: live.invitation_announce(invitation=invitation))
     )
 
-    assert message == {
-        "id": invitation.pk,
-        "email": "ada@example.com",
-        "status": "pending",
-        "status_label": "pending",
-        "sent": None,
-        "attempts": 0,
-        "sender": "grace",
-    }
+    assert message == [
+        {
+            "id": invitation.pk,
+            "email": "ada@example.com",
+            "status": "pending",
+            "status_label": "pending",
+            "sent": None,
+            "attempts": 0,
+            "sender": "grace",
+        }
+    ]
+
+
+def test_announcements_go_out_together_with_the_latest_state_of_each(staff):
+    announcements = live.Announcements()
+    first = Invitation.objects.create(email="ada@example.com", sender=staff)
+    second = Invitation.objects.create(email="bob@example.com", sender=staff)
+    announcements.add(invitation=first)
+    announcements.add(invitation=second)
+    first.status = Invitation.Status.SENT
+    announcements.add(invitation=first)
+
+    message = staff_receives(staff, announcements.flush)
+
+    assert [(row["email"], row["status"]) for row in message] == [
+        ("ada@example.com", "sent"),
+        ("bob@example.com", "pending"),
+    ]
+
+
+def test_flushing_nothing_sends_nothing(staff):
+    announcements = live.Announcements()
+    announcements.add(invitation=Invitation.objects.create(email="ada@example.com", sender=staff))
+
+    async def flush_twice():
+        await announcements.flush()
+        await announcements.flush()
+
+    [row] = staff_receives(staff, flush_twice)
+
+    assert row["email"] == "ada@example.com"
 
 
 def test_anonymous_socket_is_refused():

@@ -1,8 +1,9 @@
+import email.policy
 import smtplib
 
 import pytest
 from django.contrib.auth.models import User
-from django.core.mail import EmailMessage
+from django.core.mail import EmailMessage, EmailMultiAlternatives
 
 from invitations import mail
 from invitations.models import Invitation
@@ -185,3 +186,29 @@ def test_message_subject_stays_on_one_line():
 
     assert message.subject == "Grace Bcc: all@example.com invited you to join"
     assert message.message()["Subject"] == message.subject
+
+
+@pytest.mark.parametrize("policy", [email.policy.SMTP, email.policy.default])
+def test_message_serialises_exactly_as_django_would(policy):
+    """InvitationEmail only reuses header classes: the bytes on the wire are Django's."""
+    invitation = Invitation(
+        email="zoë@exämple.com", sender=User(username="grace", first_name="Grâce Ünïcode")
+    )
+    message = mail.build_message(invitation, key="k3y" * 20)
+    stock = EmailMultiAlternatives(
+        subject=message.subject,
+        body=message.body,
+        from_email=message.from_email,
+        to=message.to,
+        alternatives=message.alternatives,
+        headers={"Date": "Sun, 22 Nov 2026 06:00:00 +0000", "Message-ID": "<1@example.com>"},
+    )
+    message.extra_headers = dict(stock.extra_headers)
+
+    ours, theirs = (m.message(policy=policy) for m in (message, stock))
+    for serialised in (ours, theirs):
+        serialised.set_boundary("==boundary==")
+
+    assert ours.as_bytes() == theirs.as_bytes()
+    for _ in range(2):  # the cached header classes give the same result every time
+        assert message.message(policy=policy)["To"] == theirs["To"]

@@ -84,6 +84,52 @@ def test_due_is_pending_invitations_whose_attempt_time_has_come():
     assert emails(Invitation.objects.due(NOW)) == {"now@example.com", "past@example.com"}
 
 
+@pytest.fixture(params=["returning", "update then select"])
+def claim_due(request, monkeypatch):
+    """Invitation.objects.claim_due, by UPDATE … RETURNING and by the fallback for databases without it."""
+    if request.param != "returning":
+        from django.db import connection
+
+        monkeypatch.setattr(connection.features, "can_return_rows_from_update", False)
+    return Invitation.objects.claim_due
+
+
+@pytest.mark.django_db
+def test_claim_due_takes_a_due_invitation_once(claim_due):
+    invitation = invite("ada@example.com", next_attempt_at=NOW, attempts=1)
+
+    claimed = claim_due(invitation.pk, worker="w1", key_digest="d" * 64, now=NOW)
+    again = claim_due(invitation.pk, worker="w2", key_digest="e" * 64, now=NOW)
+
+    assert again is None
+    assert isinstance(claimed, Invitation)
+    stored = Invitation.objects.get(pk=invitation.pk)
+    for row in (claimed, stored):
+        assert (row.pk, row.email, row.status, row.attempts) == (
+            invitation.pk,
+            "ada@example.com",
+            "sending",
+            2,
+        )
+        assert (row.claimed_by, row.claimed_at, row.key_digest) == ("w1", NOW, "d" * 64)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"next_attempt_at": NOW + timedelta(seconds=1)},
+        *({"status": status} for status in Status if status != Status.PENDING),
+    ],
+)
+def test_claim_due_leaves_what_is_not_due(claim_due, fields):
+    invitation = invite("ada@example.com", **{"next_attempt_at": NOW, **fields})
+
+    assert claim_due(invitation.pk, worker="w1", key_digest="d" * 64, now=NOW) is None
+    assert claim_due(invitation.pk + 1, worker="w1", key_digest="d" * 64, now=NOW) is None
+    assert Invitation.objects.get(pk=invitation.pk).claimed_by == ""
+
+
 @pytest.mark.django_db
 def test_forgotten_is_due_invitations_never_published_or_published_long_ago(settings):
     settings.INVITATION_REPUBLISH_AFTER = 45

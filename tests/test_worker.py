@@ -1,11 +1,14 @@
 """The draining worker, with the in-memory channel layer and a recording application."""
 
 import asyncio
+import signal
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connections
 
+from invitations import live
+from invitations.models import Invitation
 from invitations.worker import InvitationWorker, WorkerStopping
 
 
@@ -66,10 +69,11 @@ def test_a_crashed_consumer_is_replaced_and_the_slot_ends_on_stop():
         worker = make_worker(FlakyLayer(failures=0), application)
         worker.next_message = lambda channel: stop_when_asked(worker)
         await asyncio.wait_for(worker.serve("send-invite"), timeout=2)
+        return worker
 
-    asyncio.run(scenario())
+    worker = asyncio.run(scenario())
     assert len(calls) == 2
-    assert calls[0] == {"type": "channel", "channel": "send-invite"}
+    assert calls[0] == {"type": "channel", "channel": "send-invite", "announce": worker.announcements.add}
 
 
 @pytest.fixture
@@ -98,3 +102,36 @@ def test_runworker_keeps_connections_open_unless_a_pool_does(started, settings):
 def test_runworker_refuses_a_concurrency_below_one(started):
     with pytest.raises(CommandError, match="at least 1"):
         call_command("runworker", "send-invite", "--concurrency", "0")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker_tells_the_board_the_latest_state_of_what_it_sent(
+    channel_layer, staff, mailoutbox, monkeypatch
+):
+    """Consumers announce through the worker's Announcements: "sending" and "sent" of one
+    invitation reach the board as one row of one message, flushed at the latest on stop."""
+    from myproject.asgi import application
+
+    monkeypatch.setattr(live.Announcements, "interval", 3600)  # only the flush on stop
+    invitation = Invitation.objects.create(email="ada@example.com", sender=staff)
+
+    async def scenario():
+        board = await channel_layer.new_channel()
+        await channel_layer.group_add(live.STAFF_GROUP, board)
+        await channel_layer.send("send-invite", {"type": "invitation.send", "id": invitation.pk})
+        worker = InvitationWorker(
+            application=application, channels=["send-invite"], channel_layer=channel_layer
+        )
+        running = asyncio.create_task(worker.handle())
+        while not mailoutbox:
+            await asyncio.sleep(0.01)
+        worker.stop(signal.SIGTERM)
+        await asyncio.wait_for(running, timeout=10)
+        message = await asyncio.wait_for(channel_layer.receive(board), timeout=1)
+        with pytest.raises(TimeoutError):  # and nothing more
+            await asyncio.wait_for(channel_layer.receive(board), timeout=0.2)
+        return message
+
+    message = asyncio.run(scenario())
+
+    assert [(row["id"], row["status"]) for row in message["invitations"]] == [(invitation.pk, "sent")]

@@ -43,7 +43,7 @@
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     const socket = new WebSocket(scheme + location.host + table.dataset.livePath);
     socket.onopen = function () { delay = 1000; state.textContent = "live"; };
-    socket.onmessage = function (event) { show(JSON.parse(event.data)); };
+    socket.onmessage = function (event) { JSON.parse(event.data).forEach(show); };
     socket.onclose = function () {
       state.textContent = "reconnecting…";
       setTimeout(connect, delay);
