@@ -178,3 +178,30 @@ def test_retry_delay_has_jitter_of_at_most_half_a_step(settings):
 
     assert all(16 <= delay <= 32 for delay in delays)
     assert len(delays) > 1
+
+
+def test_a_backlog_from_one_sender_loads_the_sender_once(
+    deliver, mailoutbox, staff, django_assert_num_queries
+):
+    first, second = (Invitation.objects.create(email=f"{name}@example.com", sender=staff) for name in "ab")
+    deliver(first)
+
+    with django_assert_num_queries(2):  # claim and stamp: the sender comes from memory
+        deliver(second)
+
+    assert [message.subject for message in mailoutbox] == ["grace invited you to join"] * 2
+
+
+def test_a_renamed_sender_shows_once_the_remembered_one_is_a_minute_old(
+    deliver, mailoutbox, staff, monkeypatch
+):
+    first, second = (Invitation.objects.create(email=f"{name}@example.com", sender=staff) for name in "ab")
+    deliver(first)
+    staff.first_name, staff.last_name = "Grace", "Hopper"
+    staff.save()
+    clock = delivery.time.monotonic() + delivery.RecentSenders.ttl
+    monkeypatch.setattr(delivery.time, "monotonic", lambda: clock)
+
+    deliver(second)
+
+    assert mailoutbox[-1].subject == "Grace Hopper invited you to join"
