@@ -8,6 +8,7 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from channels_redis.core import RedisChannelLayer
 from django.conf import settings
 
+from invitations import live
 from invitations.models import Invitation
 
 logger = logging.getLogger(__name__)
@@ -15,14 +16,17 @@ logger = logging.getLogger(__name__)
 SEND_MESSAGE_TYPE = "invitation.send"
 
 
-def invitations_publish(*, invitation_ids: Iterable[int]) -> int:
+def invitations_publish(*, invitation_ids: Iterable[int], announcing: Iterable[Invitation] = ()) -> int:
     """Publish one wake-up per id and return how many went out.
 
     Never raises: when Redis is down or the channel is full the rest stay pending with no
-    publish time, and the worker's sweep publishes them again.
+    publish time, and the worker's sweep publishes them again. The state of `announcing` is
+    told to the staff boards first, in the same trip to the event loop (one hop, not two, in
+    the request that creates an invitation).
     """
     ids = list(invitation_ids)
-    published = async_to_sync(_send_all)(ids)
+    payloads = [live.invitation_payload(invitation) for invitation in announcing]
+    published = async_to_sync(_announce_and_send)(payloads, ids)
     if published < len(ids):
         Invitation.objects.filter(pk__in=ids[published:]).update(published_at=None)
     return published
@@ -43,6 +47,12 @@ async def _channel_room() -> int:
     else:
         depth = 0
     return max(layer.get_capacity(channel) - depth, 0)
+
+
+async def _announce_and_send(payloads: list[dict], ids: list[int]) -> int:
+    if payloads:  # before the wake-up: a board must not hear "sending" before "pending"
+        await live.send_payloads(payloads)
+    return await _send_all(ids)
 
 
 async def _send_all(ids: list[int]) -> int:

@@ -1,5 +1,6 @@
 """Invitation logic: create (one or many), accept, and the admin's resend, retry and revoke."""
 
+import contextlib
 from datetime import timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -45,16 +46,15 @@ def rate_quota(*, sender: AbstractBaseUser | None) -> int | None:
 
 def invitation_create(*, email: str, sender: AbstractBaseUser | None) -> Invitation:
     """Save a pending invitation and wake a worker once the transaction commits."""
-    with transaction.atomic():  # a savepoint: a duplicate (IntegrityError) leaves no trace
+    # In a caller's transaction, a savepoint keeps a duplicate (IntegrityError) from breaking
+    # it; on its own, the INSERT commits by itself, without the round trips of BEGIN and COMMIT.
+    nested = transaction.get_connection().in_atomic_block
+    with transaction.atomic() if nested else contextlib.nullcontext():
         invitation = Invitation.objects.create(email=email, sender=sender, published_at=timezone.now())
-    transaction.on_commit(lambda: _announce_and_publish(invitation))
+    transaction.on_commit(
+        lambda: queue.invitations_publish(invitation_ids=[invitation.pk], announcing=[invitation])
+    )
     return invitation
-
-
-def _announce_and_publish(invitation: Invitation) -> None:
-    # Announce first: the worker's "sending" must not reach the board before "pending".
-    live.invitation_announce(invitation=invitation)
-    queue.invitations_publish(invitation_ids=[invitation.pk])
 
 
 def invitations_create_many(

@@ -2,7 +2,9 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
+from django.db import IntegrityError, transaction
 
+from invitations import live, services
 from invitations.forms import AcceptForm, InvitationForm
 from invitations.models import Invitation
 
@@ -56,6 +58,47 @@ def test_save_publishes_the_id_only_after_commit(django_capture_on_commit_callba
     invitation.refresh_from_db()
     assert (invitation.status, invitation.sender) == (Invitation.Status.PENDING, staff)
     assert invitation.published_at is not None
+
+
+def test_the_board_hears_of_a_new_invitation_before_a_worker_is_woken(
+    channel_layer, staff, django_capture_on_commit_callbacks
+):
+    async def listen():
+        board = await channel_layer.new_channel()
+        await channel_layer.group_add(live.STAFF_GROUP, board)
+        return board
+
+    board = async_to_sync(listen)()
+    order = []
+    send, group_send = channel_layer.send, channel_layer.group_send
+
+    async def recording_send(channel, message):
+        if channel == "send-invite":  # not the group's own sends to its members
+            order.append(channel)
+        await send(channel, message)
+
+    async def recording_group_send(group, message):
+        order.append(group)
+        await group_send(group, message)
+
+    channel_layer.send, channel_layer.group_send = recording_send, recording_group_send
+    with django_capture_on_commit_callbacks(execute=True):
+        invitation = services.invitation_create(email="ada@example.com", sender=staff)
+
+    assert order == [live.STAFF_GROUP, "send-invite"]
+    message = async_to_sync(channel_layer.receive)(board)
+    assert [(row["id"], row["status"]) for row in message["invitations"]] == [(invitation.pk, "pending")]
+
+
+def test_a_duplicate_inside_a_callers_transaction_leaves_that_transaction_usable(staff):
+    services.invitation_create(email="ada@example.com", sender=staff)
+
+    with transaction.atomic():
+        with pytest.raises(IntegrityError):
+            services.invitation_create(email="ADA@example.com", sender=staff)
+        services.invitation_create(email="bob@example.com", sender=staff)
+
+    assert set(Invitation.objects.values_list("email", flat=True)) == {"ada@example.com", "bob@example.com"}
 
 
 def test_save_without_commit_is_refused():

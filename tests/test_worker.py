@@ -99,6 +99,14 @@ def test_runworker_keeps_connections_open_unless_a_pool_does(started, settings):
     assert connections.settings["default"]["CONN_MAX_AGE"] == expected
 
 
+def test_runworker_makes_room_in_the_pool_for_every_consumer(started, monkeypatch):
+    monkeypatch.setitem(connections.settings["default"], "OPTIONS", {"pool": {"max_size": 4}})
+
+    call_command("runworker", "send-invite", "--concurrency", "8")
+
+    assert connections.settings["default"]["OPTIONS"]["pool"]["max_size"] == 9
+
+
 def test_runworker_refuses_a_concurrency_below_one(started):
     with pytest.raises(CommandError, match="at least 1"):
         call_command("runworker", "send-invite", "--concurrency", "0")

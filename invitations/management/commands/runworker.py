@@ -23,10 +23,14 @@ class Command(runworker.Command):
     def handle(self, *args, concurrency, **options):
         if concurrency < 1:
             raise runworker.CommandError("--concurrency must be at least 1.")
-        # Each consumer keeps one thread for its life, so unlike the web process the worker
-        # can keep its connections open across messages (a pool already does that).
+        # Each consumer keeps one thread, and so one database connection, for its life: unlike
+        # the web process the worker keeps connections open across messages, and a pool must
+        # hold one per consumer plus the sweep's.
         for database in connections.settings.values():
-            if not database.get("OPTIONS", {}).get("pool"):
+            pool = database.get("OPTIONS", {}).get("pool")
+            if not pool:
                 database["CONN_MAX_AGE"] = settings.WORKER_CONN_MAX_AGE
+            elif isinstance(pool, dict):
+                pool["max_size"] = max(pool.get("max_size", 0), concurrency + 1)
         self.worker_class = partial(InvitationWorker, concurrency=concurrency)
         super().handle(*args, **options)
