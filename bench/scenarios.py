@@ -1,11 +1,14 @@
 """The six scenarios of issue 5. Each function does one repeat of every system, side by side,
 and returns {system: {metric: value, ...}}."""
 
+import asyncio
 import re
 import time
 from collections import Counter
 from collections.abc import Callable
 from functools import partial
+
+from asgiref.sync import sync_to_async
 
 from bench.client import PostLoad, Session
 from bench.harness import BENCH_SETTINGS, PRODUCT_SETTINGS, STAFF_PASSWORD, STAFF_USER, Harness, wait_ready
@@ -250,24 +253,39 @@ def end_to_end(h: Harness, sizes: dict, repeat: int) -> dict:
 
 
 def _create_steadily(system: str, addresses: list[str], *, rate: float) -> float:
-    """Create one invitation every 1/rate s on a fixed schedule (open loop); return the rate achieved."""
-    from django.db import transaction
+    """Create one invitation every 1/rate s on a fixed schedule (open loop); return the rate achieved.
+
+    In a thread under an event loop, as daphne runs a sync view: without one, every
+    async_to_sync would start an event loop, and channels-redis a Redis connection, of its own.
+    """
+
+    async def as_in_the_web_process() -> float:
+        return await sync_to_async(_create_on_schedule, thread_sensitive=False)(system, addresses, rate)
+
+    return asyncio.run(as_in_the_web_process())
+
+
+def _create_on_schedule(system: str, addresses: list[str], rate: float) -> float:
+    from django.db import connection, transaction
 
     from bench.celery_app import send_invitation
     from invitations import services
     from invitations.models import Invitation
 
     start = time.monotonic()
-    for index, email in enumerate(addresses):
-        delay = start + index / rate - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)  # pacing the load, not synchronising with it
-        with transaction.atomic():
-            if system == "project":
-                services.invitation_create(email=email, sender=None)
-            else:
-                row = Invitation.objects.create(email=email)
-                transaction.on_commit(partial(send_invitation.delay, row.pk))
+    try:
+        for index, email in enumerate(addresses):
+            delay = start + index / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)  # pacing the load, not synchronising with it
+            with transaction.atomic():
+                if system == "project":
+                    services.invitation_create(email=email, sender=None)
+                else:
+                    row = Invitation.objects.create(email=email)
+                    transaction.on_commit(partial(send_invitation.delay, row.pk))
+    finally:
+        connection.close()  # this thread's own
     elapsed = time.monotonic() - start
     return (len(addresses) - 1) / elapsed if elapsed else float("nan")
 

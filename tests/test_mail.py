@@ -1,4 +1,6 @@
+import email
 import email.policy
+import re
 import smtplib
 
 import pytest
@@ -190,7 +192,8 @@ def test_message_subject_stays_on_one_line():
 
 @pytest.mark.parametrize("policy", [email.policy.SMTP, email.policy.default])
 def test_message_serialises_exactly_as_django_would(policy):
-    """InvitationEmail only reuses parsed headers: the bytes on the wire are Django's, mail after mail."""
+    """InvitationEmail reuses parsed headers and draws its own boundary; with the same
+    boundary, the bytes on the wire are Django's, mail after mail."""
     senders = [User(username="grace", first_name="Grâce Ünïcode"), None, User(username="ada")]
     for number, sender in enumerate(senders * 2):
         invitation = Invitation(email=f"zoë{number}@exämple.com", sender=sender)
@@ -211,3 +214,15 @@ def test_message_serialises_exactly_as_django_would(policy):
             serialised.set_boundary(f"==boundary-{number}==")
 
         assert ours.as_bytes() == theirs.as_bytes()
+
+
+def test_message_parses_back_into_its_two_bodies_with_a_fresh_boundary_each_time():
+    message = mail.build_message(invitation_from("Grace"), key="k3y")
+
+    first, second = (message.message(policy=email.policy.SMTP).as_bytes() for _ in range(2))
+
+    parsed = email.message_from_bytes(first, policy=email.policy.default)
+    assert parsed.get_boundary() != email.message_from_bytes(second).get_boundary()
+    assert re.fullmatch(r"==[0-9a-f]{32}==", parsed.get_boundary())
+    for subtype, body in (("plain", message.body), ("html", html_body(message))):
+        assert parsed.get_body((subtype,)).get_content().replace("\r\n", "\n") == body
