@@ -182,8 +182,8 @@ class Harness:
 
 
 def celery_worker_args() -> list[str]:
-    # --pool solo: the task runs in the process that reads the queue, one at a time, like the
-    # product's worker; prefork -c 1 would add a second process and a pipe hop per task.
+    # --pool solo: the task runs in the process that reads the queue, one at a time (the
+    # issue's "concurrency 1"); prefork -c 1 would add a second process and a pipe hop per task.
     return [
         *[PYTHON, "-m", "celery", "-A", "bench.celery_app", "worker", "--pool", "solo", "--concurrency", "1"],
         *["--queues", CELERY_QUEUE, "--without-gossip", "--without-mingle", "--without-heartbeat"],
