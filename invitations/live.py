@@ -2,7 +2,6 @@
 
 import logging
 import threading
-from collections.abc import Iterable
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -36,17 +35,11 @@ def invitation_payload(invitation: Invitation) -> dict:
 
 def invitation_announce(*, invitation: Invitation) -> None:
     """Tell connected staff boards the invitation's state. Best effort: never raises."""
-    invitations_announce(invitations=[invitation])
-
-
-def invitations_announce(*, invitations: Iterable[Invitation]) -> None:
-    """Tell connected staff boards these invitations' states, in one message. Never raises."""
-    payloads = [invitation_payload(invitation) for invitation in invitations]
-    if payloads:
-        async_to_sync(send_payloads)(payloads)
+    async_to_sync(send_payloads)([invitation_payload(invitation)])
 
 
 async def send_payloads(payloads: list[dict]) -> None:
+    """One group message with the states of several invitations. Never raises."""
     try:
         message = {"type": STATUS_MESSAGE_TYPE, "invitations": payloads}
         await get_channel_layer().group_send(STAFF_GROUP, message)

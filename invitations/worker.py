@@ -62,7 +62,10 @@ class InvitationWorker(Worker):
                 len(unfinished),
                 self.grace_period,
             )
-        for task in [*unfinished, *chores]:
+        # The chores end by themselves once stopping is set. A sweep in flight must not be
+        # cancelled: its thread would go on and wait forever for this loop to publish for it.
+        _, stuck = await asyncio.wait(chores, timeout=10)
+        for task in [*unfinished, *stuck]:
             task.cancel()
         await asyncio.gather(*unfinished, *chores, return_exceptions=True)
         await self.announcements.flush()
@@ -120,9 +123,11 @@ class InvitationWorker(Worker):
     async def sweep_forever(self) -> None:
         redrive = database_sync_to_async(delivery.invitations_redrive)
         published = 0
-        while not self.stopping.is_set():
+        while True:
             # Found work last time? A backlog may be feeding through: look again soon.
             await self.pause(0.5 if published else settings.INVITATION_SWEEP_INTERVAL)
+            if self.stopping.is_set():  # pause() returns at once when told to stop
+                return
             try:
                 published = await redrive()
             except Exception:
@@ -133,8 +138,10 @@ class InvitationWorker(Worker):
                     logger.info("sweep published %d forgotten invitation(s)", published)
 
     async def announce_forever(self) -> None:
-        while not self.stopping.is_set():
+        while True:
             await self.pause(self.announcements.interval)
+            if self.stopping.is_set():  # handle() flushes once the last message is done
+                return
             await self.announcements.flush()
 
     async def beat_forever(self) -> None:

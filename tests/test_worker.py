@@ -2,12 +2,14 @@
 
 import asyncio
 import signal
+import threading
+import time
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connections
 
-from invitations import live
+from invitations import delivery, live, queue
 from invitations.models import Invitation
 from invitations.worker import InvitationWorker, WorkerStopping
 
@@ -143,3 +145,34 @@ def test_worker_tells_the_board_the_latest_state_of_what_it_sent(
     message = asyncio.run(scenario())
 
     assert [(row["id"], row["status"]) for row in message["invitations"]] == [(invitation.pk, "sent")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stopping_lets_a_sweep_in_flight_finish(channel_layer, settings, monkeypatch):
+    """A cancelled sweep left its thread waiting forever for the closed loop: the process hung on exit."""
+    from myproject.asgi import application
+
+    settings.INVITATION_SWEEP_INTERVAL = 0.01
+    sweeping, swept = threading.Event(), []
+
+    def slow_redrive():
+        sweeping.set()
+        time.sleep(0.3)
+        swept.append(queue.channel_room())  # back through the worker's event loop
+        return 0
+
+    monkeypatch.setattr(delivery, "invitations_redrive", slow_redrive)
+
+    async def scenario():
+        worker = InvitationWorker(
+            application=application, channels=["send-invite"], channel_layer=channel_layer
+        )
+        running = asyncio.create_task(worker.handle())
+        while not sweeping.is_set():
+            await asyncio.sleep(0.01)
+        worker.stop(signal.SIGTERM)
+        await asyncio.wait_for(running, timeout=5)
+
+    asyncio.run(scenario())
+
+    assert swept == [channel_layer.get_capacity("send-invite")]
