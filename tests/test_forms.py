@@ -61,7 +61,7 @@ def test_save_publishes_the_id_only_after_commit(django_capture_on_commit_callba
 
 
 def test_the_board_hears_of_a_new_invitation_before_a_worker_is_woken(
-    channel_layer, staff, django_capture_on_commit_callbacks
+    channel_layer, staff, django_capture_on_commit_callbacks, monkeypatch
 ):
     async def listen():
         board = await channel_layer.new_channel()
@@ -81,7 +81,8 @@ def test_the_board_hears_of_a_new_invitation_before_a_worker_is_woken(
         order.append(group)
         await group_send(group, message)
 
-    channel_layer.send, channel_layer.group_send = recording_send, recording_group_send
+    monkeypatch.setattr(channel_layer, "send", recording_send)
+    monkeypatch.setattr(channel_layer, "group_send", recording_group_send)
     with django_capture_on_commit_callbacks(execute=True):
         invitation = services.invitation_create(email="ada@example.com", sender=staff)
 
