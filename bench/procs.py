@@ -46,10 +46,10 @@ class Process:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self.log = self.log_path.open("ab")
+        self.offset = self.log.tell()  # before the child starts writing
         self.popen = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
             args, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
         )
-        self.offset = self.log_path.stat().st_size
 
     @property
     def pid(self) -> int:

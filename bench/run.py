@@ -97,10 +97,7 @@ def worker_concurrency() -> str:
         return f"{value} (from {CONCURRENCY_ENV})"
     from django.conf import settings
 
-    from invitations.worker import InvitationWorker
-
-    default = getattr(settings, CONCURRENCY_ENV, getattr(InvitationWorker, "concurrency", 1))
-    return f"{default} (product default)"
+    return f"{settings.INVITATION_WORKER_CONCURRENCY} (product default)"
 
 
 def server_versions(h: Harness) -> dict:

@@ -89,9 +89,9 @@ class RecentSenders:
     def get(self, pk: int):
         now = time.monotonic()
         with self._lock:
-            loaded_at, user = self._users.get(pk, (-self.ttl, None))
-        if now - loaded_at < self.ttl:
-            return user
+            remembered = self._users.get(pk)
+        if remembered and now - remembered[0] < self.ttl:
+            return remembered[1]
         user = get_user_model()._default_manager.filter(pk=pk).first()
         with self._lock:
             if len(self._users) >= self.max_size:
