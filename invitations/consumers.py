@@ -11,7 +11,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import JsonWebsocketConsumer
 from django.db import connections
 
-from invitations import delivery, live
+from invitations import delivery, live, queue
 from invitations.mail import ReusableMailer
 
 logger = logging.getLogger(__name__)
@@ -59,18 +59,24 @@ class InvitationSendConsumer(SyncConsumer):
         handler(message)
 
     def invitation_send(self, message: dict) -> None:
-        invitation_id = message.get("id")
-        if type(invitation_id) is not int:
-            logger.warning("ignoring invitation.send without an integer id: %r", message)
+        invitation_ids = queue.wake_up_ids(message)
+        if invitation_ids is None:
+            logger.warning("ignoring invitation.send without integer ids: %r", message)
             return
-        # The worker passes its Announcements in the scope; alone, the consumer announces at once.
+        # Run by the worker, the consumer announces through its Announcements and stops
+        # starting mails when it stops; alone, it announces at once and never stops early.
         announce = self.scope.get("announce", live.invitation_announce)
+        stopping = self.scope.get("stopping")
         try:
-            delivery.invitation_deliver(
-                invitation_id=invitation_id, worker=self.name, mailer=self.mailer, announce=announce
+            delivery.invitations_deliver(
+                invitation_ids=invitation_ids,
+                worker=self.name,
+                mailer=self.mailer,
+                announce=announce,
+                stopping=stopping,
             )
         except Exception:
-            logger.exception("invitation id=%s: delivery crashed; the sweep will re-drive it", invitation_id)
+            logger.exception("invitations %s: delivery crashed; the sweep will re-drive them", invitation_ids)
 
 
 class InvitationStatusConsumer(JsonWebsocketConsumer):

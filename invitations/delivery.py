@@ -5,7 +5,7 @@ import random
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -26,30 +26,58 @@ class DeliveryOutcome(StrEnum):
     RETRY = "retry"
     FAILED = "failed"
     SKIPPED = "skipped"
+    RELEASED = "released"
 
 
-def invitation_deliver(
+def invitations_deliver(
     *,
-    invitation_id: int,
+    invitation_ids: Sequence[int],
     worker: str,
     mailer: mail.ReusableMailer,
     announce: Callable[..., None] = live.invitation_announce,
-) -> DeliveryOutcome:
-    """Claim, send and stamp one invitation; `announce(invitation=…)` each state it takes.
+    stopping: Callable[[], bool] | None = None,
+) -> dict[int, DeliveryOutcome]:
+    """Claim the due invitations among `invitation_ids` at once, then send and stamp each in turn.
 
-    Idempotent: a message for an invitation that is missing, claimed by another
-    worker, not yet due, sent, failed or revoked sends nothing.
+    Idempotent: an invitation that is missing, claimed by another worker, not yet due,
+    sent, failed or revoked is skipped. Each mail is stamped as soon as the server took it,
+    so a worker killed outright leaves only the mail in hand to be sent again. Once
+    `stopping()` is true no other mail is started: the claims not used yet are released for
+    the sweep, as they are when a mail breaks off with an error.
     """
-    key = secrets.token_urlsafe(32)
-    invitation = Invitation.objects.claim_due(
-        invitation_id, worker=worker, key_digest=key_digest(key), now=timezone.now()
-    )
-    if invitation is None:
+    claimed = Invitation.objects.claim_due(invitation_ids, worker=worker, now=timezone.now())
+    outcomes = dict.fromkeys(invitation_ids, DeliveryOutcome.SKIPPED)
+    for invitation_id in outcomes.keys() - {invitation.pk for invitation in claimed}:
         logger.info("invitation id=%s outcome=skipped (not due or already taken)", invitation_id)
-        return DeliveryOutcome.SKIPPED
+    started = 0
+    try:
+        for invitation in claimed:
+            if started and stopping and stopping():  # finish the mail in hand, start no other
+                break
+            started += 1
+            outcome = _deliver_claimed(invitation, worker=worker, mailer=mailer, announce=announce)
+            outcomes[invitation.pk] = outcome
+    finally:
+        # A mail that broke off mid-way keeps its claim: it may have been sent already.
+        if unsent := [invitation.pk for invitation in claimed[started:]]:
+            Invitation.objects.release(unsent, worker=worker)
+            outcomes.update(dict.fromkeys(unsent, DeliveryOutcome.RELEASED))
+            logger.info("released %d claimed invitation(s) not sent yet", len(unsent))
+    return outcomes
+
+
+def invitation_deliver(*, invitation_id: int, **kwargs) -> DeliveryOutcome:
+    """`invitations_deliver` for one invitation."""
+    return invitations_deliver(invitation_ids=[invitation_id], **kwargs)[invitation_id]
+
+
+def _deliver_claimed(
+    invitation: Invitation, *, worker: str, mailer: mail.ReusableMailer, announce: Callable[..., None]
+) -> DeliveryOutcome:
     if invitation.sender_id is not None:
         invitation.sender = recent_senders.get(invitation.sender_id)
     announce(invitation=invitation)
+    key = secrets.token_urlsafe(32)
     started = time.monotonic()
     try:
         mailer.send(mail.build_message(invitation, key=key))
@@ -58,7 +86,7 @@ def invitation_deliver(
         outcome = _record_failure(invitation, worker=worker, failure=failure)
         error = failure.error
     else:
-        outcome = _record_sent(invitation, worker=worker)
+        outcome = _record_sent(invitation, worker=worker, key=key)
         error = ""
     logger.info(
         "invitation id=%s attempt=%s outcome=%s ms=%d%s",
@@ -117,10 +145,9 @@ def _update_own_claim(invitation: Invitation, *, worker: str, **fields) -> bool:
     return bool(updated)
 
 
-def _record_sent(invitation: Invitation, *, worker: str) -> DeliveryOutcome:
-    if not _update_own_claim(
-        invitation, worker=worker, status=Status.SENT, sent=timezone.now(), last_error=""
-    ):
+def _record_sent(invitation: Invitation, *, worker: str, key: str) -> DeliveryOutcome:
+    stamp = {"status": Status.SENT, "sent": timezone.now(), "last_error": "", "key_digest": key_digest(key)}
+    if not _update_own_claim(invitation, worker=worker, **stamp):
         logger.warning("invitation id=%s was sent after its claim expired", invitation.pk)
     return DeliveryOutcome.SENT
 

@@ -1,6 +1,7 @@
 """The Invitation row is the outbox: the channel message only wakes a worker up."""
 
 import hashlib
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -29,38 +30,46 @@ class InvitationQuerySet(models.QuerySet):
         """Pending invitations that may be sent now."""
         return self.filter(status=Invitation.Status.PENDING, next_attempt_at__lte=now)
 
-    def claim_due(self, pk: int, *, worker: str, key_digest: str, now: datetime) -> "Invitation | None":
-        """Mark one due invitation as being sent by `worker`, and return it; None if it is not due.
+    def claim_due(self, pks: Sequence[int], *, worker: str, now: datetime) -> list["Invitation"]:
+        """Mark the due invitations among `pks` as being sent by `worker`; return them in that order.
 
         Atomic: of workers claiming the same row at once, one gets it. On PostgreSQL and
-        SQLite it is one UPDATE … RETURNING, a claim and a read in one round trip (the ORM
-        has no UPDATE … RETURNING: it takes an UPDATE, then a SELECT).
+        SQLite it is one UPDATE … RETURNING for the whole batch, a claim and a read in one
+        round trip (the ORM has no UPDATE … RETURNING: it takes an UPDATE, then a SELECT).
         """
+        pks = list(dict.fromkeys(pks))
+        if not pks:
+            return []
         Status, connection = Invitation.Status, connections[self.db]
-        if not connection.features.can_return_rows_from_update:
-            claimed = (
-                self.due(now)
-                .filter(pk=pk)
-                .update(
-                    status=Status.SENDING,
-                    claimed_at=now,
-                    claimed_by=worker,
-                    attempts=models.F("attempts") + 1,
-                    key_digest=key_digest,
-                )
+        if connection.features.can_return_rows_from_update:
+            q, when = connection.ops.quote_name, connection.ops.adapt_datetimefield_value(now)
+            # Names quoted by the backend, every value a parameter.
+            sql = (
+                f"UPDATE {q(Invitation._meta.db_table)}"  # noqa: S608
+                f" SET {q('status')} = %s, {q('claimed_at')} = %s, {q('claimed_by')} = %s,"
+                f" {q('attempts')} = {q('attempts')} + 1"
+                f" WHERE {q('id')} IN ({', '.join(['%s'] * len(pks))})"
+                f" AND {q('status')} = %s AND {q('next_attempt_at')} <= %s"  # due(now)
+                " RETURNING *"
             )
-            return self.get(pk=pk) if claimed else None
-        q, when = connection.ops.quote_name, connection.ops.adapt_datetimefield_value(now)
-        # Names quoted by the backend, every value a parameter.
-        sql = (
-            f"UPDATE {q(Invitation._meta.db_table)}"  # noqa: S608
-            f" SET {q('status')} = %s, {q('claimed_at')} = %s, {q('claimed_by')} = %s,"
-            f" {q('attempts')} = {q('attempts')} + 1, {q('key_digest')} = %s"
-            f" WHERE {q('id')} = %s AND {q('status')} = %s AND {q('next_attempt_at')} <= %s"  # due(now)
-            " RETURNING *"
+            claimed = list(self.raw(sql, [Status.SENDING, when, worker, *pks, Status.PENDING, when]))
+        else:
+            self.due(now).filter(pk__in=pks).update(
+                status=Status.SENDING, claimed_at=now, claimed_by=worker, attempts=models.F("attempts") + 1
+            )
+            claimed = list(self.filter(pk__in=pks, status=Status.SENDING, claimed_by=worker, claimed_at=now))
+        order = {pk: index for index, pk in enumerate(pks)}
+        return sorted(claimed, key=lambda invitation: order[invitation.pk])
+
+    def release(self, pks: Sequence[int], *, worker: str) -> int:
+        """Hand claims of `worker` that it never used back, for the sweep to publish at once."""
+        return self.filter(pk__in=pks, status=Invitation.Status.SENDING, claimed_by=worker).update(
+            status=Invitation.Status.PENDING,
+            claimed_at=None,
+            claimed_by="",
+            attempts=models.F("attempts") - 1,
+            published_at=None,
         )
-        params = [Status.SENDING, when, worker, key_digest, pk, Status.PENDING, when]
-        return next(iter(self.raw(sql, params)), None)
 
     def forgotten(self, now: datetime) -> "InvitationQuerySet":
         """Due invitations whose wake-up was never published or has gone unanswered."""

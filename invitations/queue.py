@@ -1,6 +1,7 @@
 """Wake-ups on the send-invite channel. The channel may forget them; the database does not."""
 
 import logging
+import math
 from collections.abc import Iterable
 
 from asgiref.sync import async_to_sync
@@ -30,6 +31,55 @@ def invitations_publish(*, invitation_ids: Iterable[int], announcing: Iterable[I
     if published < len(ids):
         Invitation.objects.filter(pk__in=ids[published:]).update(published_at=None)
     return published
+
+
+def wake_up_ids(message: dict) -> list[int] | None:
+    """The invitation ids a wake-up names: `{"id": 42}` or, merged by a worker, `{"ids": [42, 43]}`.
+    None when it names none, or names anything but integers."""
+    ids = [message["id"]] if "id" in message else message.get("ids")
+    if not isinstance(ids, list) or not ids or any(type(pk) is not int for pk in ids):
+        return None
+    return ids
+
+
+def merge_wake_ups(messages: list[dict]) -> list[dict]:
+    """Several wake-ups as one, so that a consumer claims their invitations in one statement;
+    any other message as it came."""
+    if len(messages) < 2:
+        return messages
+    ids, others = [], []
+    for message in messages:
+        named = wake_up_ids(message) if message.get("type") == SEND_MESSAGE_TYPE else None
+        if named:
+            ids.extend(named)
+        else:
+            others.append(message)
+    return [{"type": SEND_MESSAGE_TYPE, "ids": ids}, *others] if ids else others
+
+
+# The waiting messages to take: at most the limit, and no more than a fair share of the
+# queue for each of `share` consumers, so a short queue is spread over a worker's consumers.
+_TAKE_WAITING = """
+local n = math.min(tonumber(ARGV[1]), math.ceil(redis.call('ZCARD', KEYS[1]) / tonumber(ARGV[2])))
+if n < 1 then return {} end
+return redis.call('ZPOPMIN', KEYS[1], n)
+"""
+
+
+async def take_waiting(layer, channel: str, *, limit: int, share: int = 1) -> list[dict]:
+    """Take messages already waiting on `channel` without waiting for more: one round trip
+    for the lot, where a receive costs four. Another layer than Redis's or the in-memory
+    one gives nothing: its receive() is the only way in."""
+    if limit < 1:
+        return []
+    if isinstance(layer, RedisChannelLayer):
+        popped = await layer.connection(0).eval(_TAKE_WAITING, 1, layer.prefix + channel, limit, share)
+        return [layer.deserialize(member) for member in popped[::2]]  # member, score, member, …
+    if isinstance(layer, InMemoryChannelLayer) and channel in layer.channels:
+        waiting = layer.channels[channel]
+        count = min(limit, math.ceil(waiting.qsize() / share))
+        return [waiting.get_nowait()[1] for _ in range(count)]
+    return []
 
 
 def channel_room() -> int:

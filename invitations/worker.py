@@ -13,6 +13,8 @@ import logging
 import random
 import signal
 import time
+from collections import deque
+from functools import partial
 
 from asgiref.compatibility import guarantee_single_callable
 from channels.db import database_sync_to_async
@@ -20,7 +22,7 @@ from channels.worker import Worker
 from django.conf import settings
 from redis import asyncio as aioredis
 
-from invitations import delivery, live
+from invitations import delivery, live, queue
 
 logger = logging.getLogger(__name__)
 
@@ -33,10 +35,12 @@ class InvitationWorker(Worker):
     # Heroku sends SIGKILL 30 s after SIGTERM.
     grace_period = 25.0
 
-    def __init__(self, *args, concurrency: int = 1, **kwargs):
+    def __init__(self, *args, concurrency: int = 1, batch: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         # Consumers working at once, each with its own thread and SMTP connection.
         self.concurrency = concurrency
+        # Most wake-ups one consumer takes at once.
+        self.batch = batch or settings.INVITATION_WORKER_BATCH
         self.announcements = live.Announcements()
 
     async def handle(self) -> None:
@@ -77,11 +81,18 @@ class InvitationWorker(Worker):
 
     async def serve(self, channel: str) -> None:
         """Run one consumer at a time on the channel, replacing it if it crashes."""
-        scope = {"type": "channel", "channel": channel, "announce": self.announcements.add}
+        scope = {
+            "type": "channel",
+            "channel": channel,
+            "announce": self.announcements.add,
+            "stopping": self.stopping.is_set,
+        }
+        taken: deque[dict] = deque()  # taken off the channel for this slot, not handed on yet
+        receive = partial(self.next_message, channel, taken)
         while not self.stopping.is_set():
             consumer = guarantee_single_callable(self.application)
             try:
-                await consumer(scope=scope, receive=lambda: self.next_message(channel), send=self.ignore)
+                await consumer(scope=scope, receive=receive, send=self.ignore)
             except WorkerStopping:
                 return
             except Exception:
@@ -91,8 +102,27 @@ class InvitationWorker(Worker):
     async def ignore(self, message: dict) -> None:
         """Channel consumers have nobody to reply to."""
 
-    async def next_message(self, channel: str) -> dict:
-        """Wait for one message; called by a consumer only when it is free."""
+    async def next_message(self, channel: str, taken: deque[dict]) -> dict:
+        """The next message for a consumer; called only when it is free.
+
+        The wake-ups already waiting go out as one message, up to a batch, so the consumer
+        claims their invitations in one statement; with none waiting, it waits for one.
+        """
+        if self.stopping.is_set():
+            raise WorkerStopping
+        if not taken:
+            try:
+                waiting = await queue.take_waiting(
+                    self.channel_layer, channel, limit=self.batch, share=self.concurrency
+                )
+            except Exception as exc:  # receive() reports an outage and outlives it
+                logger.debug("could not take waiting messages: %s", exc)
+                waiting = []
+            taken.extend(queue.merge_wake_ups(waiting or [await self.receive(channel)]))
+        return taken.popleft()
+
+    async def receive(self, channel: str) -> dict:
+        """Wait for one message, until the worker stops."""
         delay = 0.5
         while not self.stopping.is_set():
             receive = asyncio.ensure_future(self.channel_layer.receive(channel))

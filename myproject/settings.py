@@ -142,6 +142,9 @@ SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # keep a provider that takes ~200 ms per mail at ~30 mails/s; more only add GIL contention
 # when the server answers at once (see bench/README.md).
 INVITATION_WORKER_CONCURRENCY = env.int("INVITATION_WORKER_CONCURRENCY", default=6)
+# Most wake-ups one consumer takes off the channel at once, to claim their invitations in
+# one statement; it sends and stamps them one by one.
+INVITATION_WORKER_BATCH = env.int("INVITATION_WORKER_BATCH", default=20)
 # Delivery policy (see invitations/delivery.py).
 INVITATION_MAX_ATTEMPTS = env.int("INVITATION_MAX_ATTEMPTS", default=5)
 INVITATION_RETRY_BASE = env.float("INVITATION_RETRY_BASE", default=5.0)

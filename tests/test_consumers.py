@@ -51,10 +51,28 @@ def test_one_consumer_delivers_message_after_message(mailoutbox):
     assert [m.to for m in mailoutbox] == [["ada@example.com"], ["bob@example.com"]]
 
 
+def test_merged_wake_ups_deliver_every_invitation_they_name_once(mailoutbox):
+    ada, bob = (Invitation.objects.create(email=f"{name}@example.com") for name in ("ada", "bob"))
+
+    consume({"type": "invitation.send", "ids": [bob.pk, ada.pk, bob.pk]})
+
+    assert [m.to for m in mailoutbox] == [["bob@example.com"], ["ada@example.com"]]
+    assert set(Invitation.objects.values_list("status", "attempts")) == {(Invitation.Status.SENT, 1)}
+
+
 @pytest.mark.parametrize(
     "bad_id",
-    [lambda pk: {}, lambda pk: {"id": str(pk)}, lambda pk: {"id": float(pk)}, lambda pk: {"id": None}],
-    ids=["missing", "string", "float", "null"],
+    [
+        lambda pk: {},
+        lambda pk: {"id": str(pk)},
+        lambda pk: {"id": float(pk)},
+        lambda pk: {"id": None},
+        lambda pk: {"id": True},
+        lambda pk: {"ids": []},
+        lambda pk: {"ids": pk},
+        lambda pk: {"ids": [pk, str(pk)]},
+    ],
+    ids=["missing", "string", "float", "null", "bool", "empty-ids", "ids-not-a-list", "ids-not-all-ints"],
 )
 def test_message_without_an_integer_id_is_ignored(mailoutbox, bad_id):
     ignored = Invitation.objects.create(email="ignored@example.com")
@@ -90,14 +108,14 @@ def test_message_for_a_deleted_invitation_sends_nothing(mailoutbox):
 def test_crash_while_delivering_one_invitation_does_not_stop_the_consumer(mailoutbox, monkeypatch):
     broken = Invitation.objects.create(email="broken@example.com")
     fine = Invitation.objects.create(email="fine@example.com")
-    deliver = delivery.invitation_deliver
+    deliver = delivery.invitations_deliver
 
-    def crash_for_broken(*, invitation_id, **kwargs):
-        if invitation_id == broken.pk:
+    def crash_for_broken(*, invitation_ids, **kwargs):
+        if broken.pk in invitation_ids:
             raise ConnectionError("database went away")
-        return deliver(invitation_id=invitation_id, **kwargs)
+        return deliver(invitation_ids=invitation_ids, **kwargs)
 
-    monkeypatch.setattr(delivery, "invitation_deliver", crash_for_broken)
+    monkeypatch.setattr(delivery, "invitations_deliver", crash_for_broken)
 
     consume(send(broken), send(fine))
 

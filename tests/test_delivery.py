@@ -202,3 +202,60 @@ def test_a_renamed_sender_shows_once_the_remembered_one_is_too_old(deliver, mail
     deliver(second)
 
     assert mailoutbox[-1].subject == "Grace Hopper invited you to join"
+
+
+def test_a_batch_is_claimed_at_once_and_sent_and_stamped_one_by_one(mailoutbox, django_assert_num_queries):
+    invitations = [Invitation.objects.create(email=f"{name}@example.com") for name in "abc"]
+    ids = [invitation.pk for invitation in invitations]
+    mailer = mail.ReusableMailer()
+
+    with django_assert_num_queries(1 + 3):  # one claim, one stamp per mail
+        outcomes = delivery.invitations_deliver(invitation_ids=ids, worker="w1", mailer=mailer)
+
+    assert outcomes == dict.fromkeys(ids, DeliveryOutcome.SENT)
+    assert [m.to for m in mailoutbox] == [["a@example.com"], ["b@example.com"], ["c@example.com"]]
+    assert {row(invitation).status for invitation in invitations} == {Status.SENT}
+
+
+def test_a_stopping_worker_finishes_the_mail_in_hand_and_releases_the_rest_of_its_batch(mailoutbox):
+    invitations = [Invitation.objects.create(email=f"{name}@example.com") for name in "abc"]
+    first, *rest = [invitation.pk for invitation in invitations]
+
+    outcomes = delivery.invitations_deliver(
+        invitation_ids=[first, *rest], worker="w1", mailer=mail.ReusableMailer(), stopping=lambda: True
+    )
+
+    assert outcomes == {first: DeliveryOutcome.SENT, **dict.fromkeys(rest, DeliveryOutcome.RELEASED)}
+    assert [m.to for m in mailoutbox] == [["a@example.com"]]
+    for released in Invitation.objects.filter(pk__in=rest):
+        # Pending and unpublished: the next sweep of any worker publishes it again at once.
+        assert (released.status, released.attempts, released.claimed_by) == (Status.PENDING, 0, "")
+        assert released.published_at is None
+
+
+def test_a_mail_that_breaks_off_keeps_its_claim_and_the_rest_of_the_batch_is_released(
+    mailoutbox, monkeypatch
+):
+    invitations = [Invitation.objects.create(email=f"{name}@example.com") for name in "abc"]
+    stamp = delivery._record_sent
+
+    def database_gone_at_b(invitation, **kwargs):
+        if invitation.email == "b@example.com":
+            raise ConnectionError("database went away")
+        return stamp(invitation, **kwargs)
+
+    monkeypatch.setattr(delivery, "_record_sent", database_gone_at_b)
+
+    with pytest.raises(ConnectionError):
+        delivery.invitations_deliver(
+            invitation_ids=[invitation.pk for invitation in invitations],
+            worker="w1",
+            mailer=mail.ReusableMailer(),
+        )
+
+    a, b, c = (row(invitation) for invitation in invitations)
+    assert [m.to for m in mailoutbox] == [["a@example.com"], ["b@example.com"]]
+    assert a.status == Status.SENT
+    # b may have reached its server: only its claim's expiry sends it again.
+    assert (b.status, b.claimed_by) == (Status.SENDING, "w1")
+    assert (c.status, c.claimed_by, c.attempts) == (Status.PENDING, "", 0)

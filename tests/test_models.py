@@ -98,11 +98,10 @@ def claim_due(request, monkeypatch):
 def test_claim_due_takes_a_due_invitation_once(claim_due):
     invitation = invite("ada@example.com", next_attempt_at=NOW, attempts=1)
 
-    claimed = claim_due(invitation.pk, worker="w1", key_digest="d" * 64, now=NOW)
-    again = claim_due(invitation.pk, worker="w2", key_digest="e" * 64, now=NOW)
+    [claimed] = claim_due([invitation.pk], worker="w1", now=NOW)
+    again = claim_due([invitation.pk], worker="w2", now=NOW)
 
-    assert again is None
-    assert isinstance(claimed, Invitation)
+    assert again == []
     stored = Invitation.objects.get(pk=invitation.pk)
     for row in (claimed, stored):
         assert (row.pk, row.email, row.status, row.attempts) == (
@@ -111,7 +110,24 @@ def test_claim_due_takes_a_due_invitation_once(claim_due):
             "sending",
             2,
         )
-        assert (row.claimed_by, row.claimed_at, row.key_digest) == ("w1", NOW, "d" * 64)
+        assert (row.claimed_by, row.claimed_at) == ("w1", NOW)
+
+
+@pytest.mark.django_db
+def test_claim_due_takes_the_due_ones_of_a_batch_in_the_order_asked(claim_due):
+    first, second, third = (invite(f"{name}@example.com", next_attempt_at=NOW) for name in "abc")
+    taken = invite("taken@example.com", status=Status.SENDING, claimed_by="w0", claimed_at=NOW)
+    missing = third.pk + 100
+
+    claimed = claim_due([third.pk, taken.pk, first.pk, missing, third.pk, second.pk], worker="w1", now=NOW)
+
+    assert [row.email for row in claimed] == ["c@example.com", "a@example.com", "b@example.com"]
+    assert emails(Invitation.objects.filter(claimed_by="w1", status=Status.SENDING)) == {
+        "a@example.com",
+        "b@example.com",
+        "c@example.com",
+    }
+    assert Invitation.objects.get(pk=taken.pk).claimed_by == "w0"
 
 
 @pytest.mark.django_db
@@ -125,9 +141,24 @@ def test_claim_due_takes_a_due_invitation_once(claim_due):
 def test_claim_due_leaves_what_is_not_due(claim_due, fields):
     invitation = invite("ada@example.com", **{"next_attempt_at": NOW, **fields})
 
-    assert claim_due(invitation.pk, worker="w1", key_digest="d" * 64, now=NOW) is None
-    assert claim_due(invitation.pk + 1, worker="w1", key_digest="d" * 64, now=NOW) is None
+    assert claim_due([invitation.pk], worker="w1", now=NOW) == []
+    assert claim_due([invitation.pk + 1], worker="w1", now=NOW) == []
+    assert claim_due([], worker="w1", now=NOW) == []
     assert Invitation.objects.get(pk=invitation.pk).claimed_by == ""
+
+
+@pytest.mark.django_db
+def test_release_hands_back_only_the_workers_own_unused_claims():
+    mine, theirs = (invite(f"{name}@example.com", next_attempt_at=NOW) for name in ("mine", "theirs"))
+    Invitation.objects.claim_due([mine.pk], worker="w1", now=NOW)
+    Invitation.objects.claim_due([theirs.pk], worker="w2", now=NOW)
+
+    assert Invitation.objects.release([mine.pk, theirs.pk], worker="w1") == 1
+
+    released = Invitation.objects.get(pk=mine.pk)
+    assert (released.status, released.attempts, released.claimed_by) == (Status.PENDING, 0, "")
+    assert (released.claimed_at, released.published_at) == (None, None)  # the sweep publishes it again
+    assert Invitation.objects.get(pk=theirs.pk).status == Status.SENDING
 
 
 @pytest.mark.django_db

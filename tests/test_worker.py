@@ -4,6 +4,7 @@ import asyncio
 import signal
 import threading
 import time
+from collections import deque
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -37,7 +38,7 @@ def test_receive_outlives_a_channel_layer_outage(monkeypatch):
     async def scenario():
         worker = make_worker(FlakyLayer(failures=2))
         monkeypatch.setattr(worker, "pause", lambda seconds: asyncio.sleep(0))
-        return await worker.next_message("send-invite")
+        return await worker.receive("send-invite")
 
     assert asyncio.run(scenario()) == {"type": "invitation.send", "id": 1}
 
@@ -45,7 +46,7 @@ def test_receive_outlives_a_channel_layer_outage(monkeypatch):
 def test_waiting_consumer_is_released_when_the_worker_stops(channel_layer):
     async def scenario():
         worker = make_worker(channel_layer)
-        waiting = asyncio.ensure_future(worker.next_message("send-invite"))
+        waiting = asyncio.ensure_future(worker.next_message("send-invite", deque()))
         await asyncio.sleep(0.01)
         worker.stopping.set()
         with pytest.raises(WorkerStopping):
@@ -69,13 +70,75 @@ def test_a_crashed_consumer_is_replaced_and_the_slot_ends_on_stop():
 
     async def scenario():
         worker = make_worker(FlakyLayer(failures=0), application)
-        worker.next_message = lambda channel: stop_when_asked(worker)
+        worker.next_message = lambda channel, taken: stop_when_asked(worker)
         await asyncio.wait_for(worker.serve("send-invite"), timeout=2)
         return worker
 
     worker = asyncio.run(scenario())
     assert len(calls) == 2
-    assert calls[0] == {"type": "channel", "channel": "send-invite", "announce": worker.announcements.add}
+    assert calls[0] == {
+        "type": "channel",
+        "channel": "send-invite",
+        "announce": worker.announcements.add,
+        "stopping": worker.stopping.is_set,
+    }
+
+
+def wake_up(pk: int) -> dict:
+    return {"type": "invitation.send", "id": pk}
+
+
+def test_waiting_wake_ups_go_to_a_consumer_together_up_to_a_batch(channel_layer):
+    async def scenario():
+        worker = InvitationWorker(
+            application=None, channels=["send-invite"], channel_layer=channel_layer, concurrency=1, batch=3
+        )
+        worker.stopping = asyncio.Event()
+        for pk in range(1, 6):
+            await channel_layer.send("send-invite", wake_up(pk))
+        taken = deque()
+        return [await worker.next_message("send-invite", taken) for _ in range(2)]
+
+    assert asyncio.run(scenario()) == [
+        {"type": "invitation.send", "ids": [1, 2, 3]},
+        {"type": "invitation.send", "ids": [4, 5]},
+    ]
+
+
+def test_a_short_queue_is_shared_among_the_consumers(channel_layer):
+    async def scenario():
+        worker = InvitationWorker(
+            application=None, channels=["send-invite"], channel_layer=channel_layer, concurrency=3, batch=20
+        )
+        worker.stopping = asyncio.Event()
+        for pk in range(1, 7):
+            await channel_layer.send("send-invite", wake_up(pk))
+        slots = [deque() for _ in range(3)]
+        return [await worker.next_message("send-invite", taken) for taken in slots]
+
+    # Each takes its share of what is still waiting: 6 / 3, then 4 / 3, then 2 / 3 (rounded up).
+    assert [queue.wake_up_ids(message) for message in asyncio.run(scenario())] == [[1, 2], [3, 4], [5]]
+
+
+def test_another_message_taken_with_wake_ups_is_handed_on_after_them(channel_layer):
+    async def scenario():
+        worker = make_worker(channel_layer)
+        for message in (wake_up(1), {"type": "other.thing"}, wake_up(2)):
+            await channel_layer.send("send-invite", message)
+        taken = deque()
+        return [await worker.next_message("send-invite", taken) for _ in range(2)]
+
+    assert asyncio.run(scenario()) == [{"type": "invitation.send", "ids": [1, 2]}, {"type": "other.thing"}]
+
+
+def test_a_stopping_worker_hands_on_nothing_it_took(channel_layer):
+    async def scenario():
+        worker = make_worker(channel_layer)
+        worker.stopping.set()
+        with pytest.raises(WorkerStopping):
+            await worker.next_message("send-invite", deque([wake_up(1)]))
+
+    asyncio.run(scenario())
 
 
 @pytest.fixture

@@ -4,10 +4,8 @@ import logging
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.db.models import Count
-from django.utils import timezone
 
 from invitations.models import Invitation
 from tests.integration.smtp import RecordingHandler
@@ -59,15 +57,15 @@ def statuses() -> dict[str, int]:
     return {row["status"]: row["n"] for row in rows}
 
 
-def wait_for_message_in_hand(*, held_for: float, timeout: float = 15) -> Invitation:
-    """The invitation a worker has held claimed for `held_for` s: it is stuck in the SMTP stall."""
-    return wait_for(
-        lambda: Invitation.objects.filter(
-            status=Status.SENDING, claimed_at__lte=timezone.now() - timedelta(seconds=held_for)
-        ).first(),
-        timeout=timeout,
-        message=f"a claim held for {held_for} s",
-    )
+def wait_for_message_in_hand(smtp: RecordingHandler, *, timeout: float = 15) -> Invitation:
+    """An invitation whose mail the SMTP server holds in its stall: a worker has it in hand."""
+
+    def stalled() -> str | None:
+        with smtp.lock:
+            return smtp.stalled[0] if smtp.stalled else None
+
+    address = wait_for(stalled, timeout=timeout, message="a mail held in the SMTP stall")
+    return Invitation.objects.get(email=address)
 
 
 def wait_until_delivered(

@@ -33,6 +33,7 @@ class RecordingHandler:
     replies: dict[str, str] = field(default_factory=dict)
     default_reply: str | None = None
     stall_seconds: float = 0.0
+    stalled: list[str] = field(default_factory=list)  # recipients of the mails held in a stall now
     port: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -45,7 +46,12 @@ class RecordingHandler:
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
         if self.stall_seconds:
+            with self.lock:
+                self.stalled.extend(envelope.rcpt_tos)
             await asyncio.sleep(self.stall_seconds)
+            with self.lock:
+                for address in envelope.rcpt_tos:
+                    self.stalled.remove(address)
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.lock:
             self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message))

@@ -25,22 +25,23 @@ Status = Invitation.Status
 
 
 def test_worker_killed_mid_send_loses_nothing_and_the_next_worker_resends_at_most_one(fault_stack, smtp):
-    # The killed worker's claim must be released quickly for the new worker to take it.
+    # The killed worker's claims must be released quickly for the new worker to take them.
     fault_stack.env["INVITATION_CLAIM_TIMEOUT"] = "3"
     fault_stack.env["INVITATION_WORKER_CONCURRENCY"] = "4"
+    fault_stack.env["INVITATION_WORKER_BATCH"] = "5"
     first = fault_stack.start_worker("worker-1")
     emails = addresses("kill", 500)
     services.invitations_create_many(emails=emails, sender=None)
     wait_for(lambda: len(smtp.received) >= 50, timeout=30, message="the first 50 mails")
     smtp.stall_seconds = 5  # hold the next send in DATA, so the kill lands mid-send
-    in_hand = wait_for_message_in_hand(held_for=0.5)
+    in_hand = wait_for_message_in_hand(smtp)
 
     first.signal(signal.SIGKILL)
     assert first.wait(timeout=10) == -signal.SIGKILL
     smtp.stall_seconds = 0
     abandoned = list(Invitation.objects.filter(status=Status.SENDING))
     assert in_hand in abandoned, "the send in hand left its claim behind"
-    assert len(abandoned) <= 4, "no more claims than the worker's concurrency"
+    assert len(abandoned) <= 4 * 5, "no more claims than its consumers' batches"
     fault_stack.start_worker("worker-2")
 
     result = wait_until_delivered(smtp, emails, timeout=60, stack=fault_stack)
@@ -56,7 +57,7 @@ def test_sigterm_finishes_the_message_in_hand_exits_0_and_the_next_worker_sends_
     services.invitations_create_many(emails=emails, sender=None)
     wait_for(lambda: len(smtp.received) >= 30, timeout=30, message="the first 30 mails")
     smtp.stall_seconds = 1  # slow, but within EMAIL_TIMEOUT: the send in hand takes a second
-    in_hand = wait_for_message_in_hand(held_for=0.3)
+    in_hand = wait_for_message_in_hand(smtp)
 
     worker.signal(signal.SIGTERM)
 
