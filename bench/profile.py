@@ -38,7 +38,7 @@ BUCKETS = [
     ("asgiref: a sync thread waiting for the event loop", ("(asgiref/",)),
     ("asyncio: the event loop", ("(asyncio/",)),
 ]
-HANDLERS = {"project": "invitation_deliver", "celery": "send_invitation", "web": "invitation_new"}
+HANDLERS = {"project": "invitations_deliver", "celery": "send_invitation", "web": "invitation_new"}
 
 
 def parse_args() -> argparse.Namespace:

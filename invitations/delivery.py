@@ -146,9 +146,11 @@ def _update_own_claim(invitation: Invitation, *, worker: str, **fields) -> bool:
 
 
 def _record_sent(invitation: Invitation, *, worker: str, key: str) -> DeliveryOutcome:
-    stamp = {"status": Status.SENT, "sent": timezone.now(), "last_error": "", "key_digest": key_digest(key)}
-    if not _update_own_claim(invitation, worker=worker, **stamp):
+    stamp = {"sent": timezone.now(), "key_digest": key_digest(key)}
+    if not Invitation.objects.stamp_sent(invitation.pk, worker=worker, **stamp):
         logger.warning("invitation id=%s was sent after its claim expired", invitation.pk)
+    for name, value in {**stamp, "status": Status.SENT, "last_error": "", "claimed_at": None}.items():
+        setattr(invitation, name, value)
     return DeliveryOutcome.SENT
 
 

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connections, models
+from django.db import connections, models, router
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -40,7 +40,7 @@ class InvitationQuerySet(models.QuerySet):
         pks = list(dict.fromkeys(pks))
         if not pks:
             return []
-        Status, connection = Invitation.Status, connections[self.db]
+        Status, connection = Invitation.Status, self._write_connection()
         if connection.features.can_return_rows_from_update:
             q, when = connection.ops.quote_name, connection.ops.adapt_datetimefield_value(now)
             # Names quoted by the backend, every value a parameter.
@@ -52,7 +52,8 @@ class InvitationQuerySet(models.QuerySet):
                 f" AND {q('status')} = %s AND {q('next_attempt_at')} <= %s"  # due(now)
                 " RETURNING *"
             )
-            claimed = list(self.raw(sql, [Status.SENDING, when, worker, *pks, Status.PENDING, when]))
+            params = [Status.SENDING, when, worker, *pks, Status.PENDING, when]
+            claimed = list(self.raw(sql, params, using=connection.alias))
         else:
             self.due(now).filter(pk__in=pks).update(
                 status=Status.SENDING, claimed_at=now, claimed_by=worker, attempts=models.F("attempts") + 1
@@ -60,6 +61,25 @@ class InvitationQuerySet(models.QuerySet):
             claimed = list(self.filter(pk__in=pks, status=Status.SENDING, claimed_by=worker, claimed_at=now))
         order = {pk: index for index, pk in enumerate(pks)}
         return sorted(claimed, key=lambda invitation: order[invitation.pk])
+
+    def stamp_sent(self, pk: int, *, worker: str, sent: datetime, key_digest: str) -> bool:
+        """Record that the mail of `pk` went out, if `worker` still holds its claim.
+
+        Every mail runs it once: written out, it costs a third of what the ORM takes to
+        build the same UPDATE, which was more than PostgreSQL took to run it.
+        """
+        Status, connection = Invitation.Status, self._write_connection()
+        q = connection.ops.quote_name
+        sql = (
+            f"UPDATE {q(Invitation._meta.db_table)}"  # noqa: S608
+            f" SET {q('status')} = %s, {q('sent')} = %s, {q('key_digest')} = %s,"
+            f" {q('last_error')} = '', {q('claimed_at')} = NULL"
+            f" WHERE {q('id')} = %s AND {q('status')} = %s AND {q('claimed_by')} = %s"
+        )
+        params = [Status.SENT, connection.ops.adapt_datetimefield_value(sent), key_digest]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*params, pk, Status.SENDING, worker])
+            return cursor.rowcount == 1
 
     def release(self, pks: Sequence[int], *, worker: str) -> int:
         """Hand claims of `worker` that it never used back, for the sweep to publish at once."""
@@ -70,6 +90,9 @@ class InvitationQuerySet(models.QuerySet):
             attempts=models.F("attempts") - 1,
             published_at=None,
         )
+
+    def _write_connection(self):
+        return connections[self._db or router.db_for_write(self.model)]
 
     def forgotten(self, now: datetime) -> "InvitationQuerySet":
         """Due invitations whose wake-up was never published or has gone unanswered."""

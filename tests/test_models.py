@@ -148,6 +148,21 @@ def test_claim_due_leaves_what_is_not_due(claim_due, fields):
 
 
 @pytest.mark.django_db
+def test_stamp_sent_records_the_mail_only_for_the_worker_holding_the_claim():
+    invitation = invite("ada@example.com", next_attempt_at=NOW)
+    Invitation.objects.claim_due([invitation.pk], worker="w1", now=NOW)
+    sent = NOW + timedelta(seconds=1)
+
+    assert not Invitation.objects.stamp_sent(invitation.pk, worker="w2", sent=sent, key_digest="e" * 64)
+    assert Invitation.objects.stamp_sent(invitation.pk, worker="w1", sent=sent, key_digest="d" * 64)
+    assert not Invitation.objects.stamp_sent(invitation.pk, worker="w1", sent=sent, key_digest="d" * 64)
+
+    stamped = Invitation.objects.get(pk=invitation.pk)
+    assert (stamped.status, stamped.sent, stamped.key_digest) == (Status.SENT, sent, "d" * 64)
+    assert (stamped.claimed_at, stamped.last_error, stamped.attempts) == (None, "", 1)
+
+
+@pytest.mark.django_db
 def test_release_hands_back_only_the_workers_own_unused_claims():
     mine, theirs = (invite(f"{name}@example.com", next_attempt_at=NOW) for name in ("mine", "theirs"))
     Invitation.objects.claim_due([mine.pk], worker="w1", now=NOW)
