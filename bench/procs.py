@@ -204,6 +204,25 @@ class ForeignLoad:
         return used / max(time.monotonic() - self.began, 1e-9)
 
 
+class MachineBusy:
+    """Cores the whole machine kept busy over an interval: every process, the bench's own too.
+
+    Near the number of cores, the figure measured is the machine's limit, not the system's.
+    """
+
+    def __init__(self) -> None:
+        self.began, self.idle_before = time.monotonic(), self._idle()
+
+    @staticmethod
+    def _idle() -> float:
+        times = psutil.cpu_times()  # summed over all cores
+        return times.idle + getattr(times, "iowait", 0.0)
+
+    def cores(self) -> float:
+        elapsed = max(time.monotonic() - self.began, 1e-9)
+        return psutil.cpu_count() - (self._idle() - self.idle_before) / elapsed
+
+
 class PgConnections:
     """Samples how many PostgreSQL connections a database has, and keeps the peak."""
 

@@ -12,7 +12,7 @@ from asgiref.sync import sync_to_async
 
 from bench.client import PostLoad, Session
 from bench.harness import BENCH_SETTINGS, PRODUCT_SETTINGS, STAFF_PASSWORD, STAFF_USER, Harness, wait_ready
-from bench.procs import PgConnections, Process, RssSampler, wait_for
+from bench.procs import MachineBusy, PgConnections, Process, RssSampler, wait_for
 from bench.stats import percentile
 
 
@@ -165,7 +165,9 @@ def drain(
         ready_mb = sampler.now_mb() if sampler else None
         if on_ready:
             on_ready(processes)
+        busy = MachineBusy()
         wait_for(lambda: finished() >= count, timeout=budget, message=name, interval=0.2)
+        busy_cores = busy.cores()
     finally:
         peak_mb = sampler.stop() if sampler else None
         h.processes.stop(*processes)
@@ -180,6 +182,7 @@ def drain(
         "duplicates_sent": sink["duplicates"],
         "failed": figures["n_failed"],
         "skipped_messages": logs.count("outcome=skipped"),
+        "machine_busy_cores": busy_cores,
     }
     if sampler:
         result.update(peak_rss_mb=peak_mb, ready_rss_mb=ready_mb)

@@ -11,8 +11,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import JsonWebsocketConsumer
 from django.db import connections
 
-from invitations import delivery, live, queue
-from invitations.mail import ReusableMailer
+from invitations import delivery, live, mail, queue
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +28,7 @@ class InvitationSendConsumer(SyncConsumer):
 
     def __init__(self) -> None:
         super().__init__()
-        self.mailer = ReusableMailer()
+        self.mailer = mail.ReusableMailer()
         self.name = f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         # A thread of its own, rather than the one thread all SyncConsumers share, so a
         # worker's consumers send concurrently; it keeps this consumer's database and SMTP
@@ -38,10 +37,22 @@ class InvitationSendConsumer(SyncConsumer):
 
     async def __call__(self, scope, receive, send) -> None:
         try:
+            await asyncio.get_running_loop().run_in_executor(self.thread, self._warm_up)
             await super().__call__(scope, receive, send)
         finally:
             await asyncio.get_running_loop().run_in_executor(self.thread, self._release_connections)
             self.thread.shutdown(wait=False)
+
+    def _warm_up(self) -> None:
+        """Connect to the database and the mail server, and compile the mail's templates,
+        before the first message rather than while it waits: a worker that has just started
+        sends its first mails as fast as the rest."""
+        try:
+            connections["default"].ensure_connection()
+        except Exception as exc:
+            logger.warning("database not reachable yet (%s: %s)", type(exc).__name__, exc)
+        mail.load_templates()
+        self.mailer.open()
 
     def _release_connections(self) -> None:
         self.mailer.close()

@@ -3,6 +3,7 @@
 import contextlib
 import email.policy
 import functools
+import logging
 import secrets
 import smtplib
 from dataclasses import dataclass
@@ -10,10 +11,12 @@ from email.headerregistry import HeaderRegistry
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, mailers
-from django.template.loader import render_to_string
+from django.template.loader import get_template, render_to_string
 from django.urls import reverse
 
 from invitations.models import Invitation
+
+logger = logging.getLogger(__name__)
 
 
 def accept_url(key: str) -> str:
@@ -66,6 +69,17 @@ class InvitationEmail(EmailMultiAlternatives):
         return message
 
 
+SUBJECT_TEMPLATE = "invitations/email/subject.txt"
+TEXT_TEMPLATE = "invitations/email/body.txt"
+HTML_TEMPLATE = "invitations/email/body.html"
+
+
+def load_templates() -> None:
+    """Compile the mail's templates now rather than in the first mail a process sends."""
+    for name in (SUBJECT_TEMPLATE, TEXT_TEMPLATE, HTML_TEMPLATE):
+        get_template(name)
+
+
 def build_message(invitation: Invitation, *, key: str) -> EmailMultiAlternatives:
     """The invitation mail: a text body and an autoescaped HTML alternative."""
     context = {
@@ -74,16 +88,16 @@ def build_message(invitation: Invitation, *, key: str) -> EmailMultiAlternatives
         "accept_url": accept_url(key),
         "expiry_days": settings.INVITATION_EXPIRY_DAYS,
     }
-    subject = render_to_string("invitations/email/subject.txt", context)
+    subject = render_to_string(SUBJECT_TEMPLATE, context)
     # Subjects must stay on one line: the template's newlines never reach a header.
     subject = " ".join(subject.split())
     message = InvitationEmail(
         subject=subject,
-        body=render_to_string("invitations/email/body.txt", context),
+        body=render_to_string(TEXT_TEMPLATE, context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[invitation.email],
     )
-    message.attach_alternative(render_to_string("invitations/email/body.html", context), "text/html")
+    message.attach_alternative(render_to_string(HTML_TEMPLATE, context), "text/html")
     return message
 
 
@@ -128,6 +142,18 @@ class ReusableMailer:
     def __init__(self) -> None:
         self.connection = None
 
+    def open(self) -> None:
+        """Connect ahead of the first message. Best effort: send() connects if this failed."""
+        try:
+            self._connect()
+        except Exception as exc:
+            logger.warning(
+                "mail server not reachable yet (%s: %s); connecting at the first mail",
+                type(exc).__name__,
+                exc,
+            )
+            self.close()
+
     def send(self, message: EmailMultiAlternatives) -> None:
         reused = self.connection is not None
         try:
@@ -144,10 +170,13 @@ class ReusableMailer:
             raise
 
     def _send(self, message: EmailMultiAlternatives) -> None:
+        self._connect()
+        self.connection.send_messages([message])
+
+    def _connect(self) -> None:
         if self.connection is None:
             self.connection = mailers.default
             self.connection.open()  # opened here, send_messages() leaves it open
-        self.connection.send_messages([message])
 
     def close(self) -> None:
         connection, self.connection = self.connection, None

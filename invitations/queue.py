@@ -2,9 +2,12 @@
 
 import logging
 import math
+import time
 from collections.abc import Iterable
+from itertools import chain
 
 from asgiref.sync import async_to_sync
+from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from channels_redis.core import RedisChannelLayer
 from django.conf import settings
@@ -106,16 +109,54 @@ async def _announce_and_send(payloads: list[dict], ids: list[int]) -> int:
 
 
 async def _send_all(ids: list[int]) -> int:
-    layer = get_channel_layer()
-    for count, invitation_id in enumerate(ids):
-        try:
-            await layer.send(settings.INVITATION_CHANNEL, {"type": SEND_MESSAGE_TYPE, "id": invitation_id})
-        except Exception as exc:
-            logger.warning(
-                "could not publish %d invitation(s), the sweep will: %s: %s",
-                len(ids) - count,
-                type(exc).__name__,
-                exc,
-            )
-            return count
-    return len(ids)
+    layer, channel = get_channel_layer(), settings.INVITATION_CHANNEL
+    messages = [{"type": SEND_MESSAGE_TYPE, "id": invitation_id} for invitation_id in ids]
+    published = 0
+    try:
+        if isinstance(layer, RedisChannelLayer):
+            for start in range(0, len(messages), _SEND_CHUNK):
+                chunk = messages[start : start + _SEND_CHUNK]
+                taken = await _send_many(layer, channel, chunk)
+                published += taken
+                if taken < len(chunk):
+                    raise ChannelFull(channel)
+        else:
+            for message in messages:
+                await layer.send(channel, message)
+                published += 1
+    except Exception as exc:
+        logger.warning(
+            "could not publish %d invitation(s), the sweep will: %s: %s",
+            len(ids) - published,
+            type(exc).__name__,
+            exc,
+        )
+    return published
+
+
+# What RedisChannelLayer.send does (drop expired messages, refuse past capacity, add, renew
+# the key's expiry), for many messages in one round trip instead of four per message.
+# ARGV: now, expiry, capacity, then a score and a member for each message.
+_SEND_MANY = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, tonumber(ARGV[1]) - tonumber(ARGV[2]))
+local room = tonumber(ARGV[3]) - redis.call('ZCARD', KEYS[1])
+local n = math.min(room, (#ARGV - 3) / 2)
+for i = 1, n do
+    redis.call('ZADD', KEYS[1], ARGV[2 + 2 * i], ARGV[3 + 2 * i])
+end
+if n > 0 then
+    redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+return math.max(n, 0)
+"""
+_SEND_CHUNK = 500
+
+
+async def _send_many(layer: RedisChannelLayer, channel: str, messages: list[dict]) -> int:
+    """Add `messages` to the channel in order, as far as its capacity allows; return how many."""
+    now = time.time()
+    # A score a microsecond apart for each keeps them in order (receives take the lowest).
+    # Passed as exact decimal strings: Lua would round a number to 14 digits.
+    scored = [(repr(now + index * 1e-6), layer.serialize(message)) for index, message in enumerate(messages)]
+    args = [repr(now), int(layer.expiry), layer.get_capacity(channel), *chain.from_iterable(scored)]
+    return await layer.connection(0).eval(_SEND_MANY, 1, layer.prefix + channel, *args)

@@ -134,6 +134,34 @@ def test_mailer_starts_afresh_after_a_timeout(server):
     assert len(server.opened) == 2
 
 
+def test_mailer_opened_ahead_sends_its_first_message_over_that_connection(server):
+    mailer = mail.ReusableMailer()
+    mailer.open()
+
+    mailer.send(message("a@example.com"))
+
+    assert recipients(server) == [["a@example.com"]]
+    assert len(server.opened) == 1
+
+
+def test_mailer_that_cannot_connect_ahead_connects_at_the_first_message(server, monkeypatch, caplog):
+    refusals = [ConnectionRefusedError("connection refused")]
+
+    def refuse_once(self):
+        if refusals:
+            raise refusals.pop()
+
+    monkeypatch.setattr(FakeConnection, "open", refuse_once)
+    mailer = mail.ReusableMailer()
+
+    mailer.open()  # does not raise
+
+    assert mailer.connection is None
+    assert "mail server not reachable yet" in caplog.text
+    mailer.send(message("a@example.com"))
+    assert recipients(server) == [["a@example.com"]]
+
+
 def test_closing_a_broken_connection_does_not_raise(server):
     mailer = mail.ReusableMailer()
     mailer.send(message("a@example.com"))

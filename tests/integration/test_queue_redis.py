@@ -59,3 +59,32 @@ def test_what_take_waiting_took_is_not_received_again(layer):
         return ids(taken), received["id"]
 
     assert take_then_receive() == ([1], 2)
+
+
+@pytest.fixture
+def small_layer(layer):
+    return RedisChannelLayer(hosts=layer.hosts, prefix=layer.prefix, channel_capacity={CHANNEL: 3})
+
+
+def test_many_wake_ups_go_out_in_one_round_trip_in_order_and_the_stock_receive_reads_them(layer):
+    @async_to_sync
+    async def send_many_then_receive():
+        messages = [{"type": "invitation.send", "id": pk} for pk in range(1, 51)]
+        published = await queue._send_many(layer, CHANNEL, messages)
+        received = [await layer.receive(CHANNEL) for _ in messages]
+        await layer.close_pools()
+        return published, ids(received)
+
+    assert send_many_then_receive() == (50, list(range(1, 51)))
+
+
+def test_many_wake_ups_stop_at_the_channel_capacity(small_layer):
+    @async_to_sync
+    async def send_many_twice():
+        messages = [{"type": "invitation.send", "id": pk} for pk in range(1, 6)]
+        published = [await queue._send_many(small_layer, CHANNEL, messages) for _ in range(2)]
+        waiting = await queue.take_waiting(small_layer, CHANNEL, limit=10)
+        await small_layer.close_pools()
+        return published, ids(waiting)
+
+    assert send_many_twice() == ([3, 0], [1, 2, 3])
