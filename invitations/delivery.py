@@ -66,11 +66,6 @@ def invitations_deliver(
     return outcomes
 
 
-def invitation_deliver(*, invitation_id: int, **kwargs) -> DeliveryOutcome:
-    """`invitations_deliver` for one invitation."""
-    return invitations_deliver(invitation_ids=[invitation_id], **kwargs)[invitation_id]
-
-
 def _deliver_claimed(
     invitation: Invitation, *, worker: str, mailer: mail.ReusableMailer, announce: Callable[..., None]
 ) -> DeliveryOutcome:

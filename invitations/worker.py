@@ -1,10 +1,10 @@
 """A channel worker that drains instead of hoarding.
 
 Channels' stock Worker pulls every queued message into an unbounded in-memory queue, so a
-deploy, a crash or one raising handler loses all of them. This one asks the channel layer
-for a message only when a consumer is free to handle it, stops taking messages on SIGTERM
-or SIGINT and finishes the one in hand, outlives Redis outages, and sweeps the database
-for invitations the channel layer forgot.
+deploy, a crash or one raising handler loses all of them. This one takes messages only
+when a consumer is free to handle them (the wake-ups already waiting, up to a small batch),
+stops taking on SIGTERM or SIGINT and finishes the mail in hand, outlives Redis outages,
+and sweeps the database for invitations the channel layer forgot.
 """
 
 import asyncio

@@ -93,9 +93,10 @@ def deliver(mailoutbox):
     def deliver(invitation: Invitation, mailer: mail.ReusableMailer | None = None) -> DeliveryOutcome:
         mailer = mailer or mail.ReusableMailer()
         try:
-            return delivery.invitation_deliver(
-                invitation_id=invitation.pk, worker="test-worker", mailer=mailer
+            outcomes = delivery.invitations_deliver(
+                invitation_ids=[invitation.pk], worker="test-worker", mailer=mailer
             )
+            return outcomes[invitation.pk]
         finally:
             mailer.close()
 

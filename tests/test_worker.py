@@ -28,8 +28,10 @@ class FlakyLayer:
         return {"type": "invitation.send", "id": 1}
 
 
-def make_worker(layer, application=None) -> InvitationWorker:
-    worker = InvitationWorker(application=application, channels=["send-invite"], channel_layer=layer)
+def make_worker(layer, application=None, **options) -> InvitationWorker:
+    worker = InvitationWorker(
+        application=application, channels=["send-invite"], channel_layer=layer, **options
+    )
     worker.stopping = asyncio.Event()
     return worker
 
@@ -88,36 +90,32 @@ def wake_up(pk: int) -> dict:
     return {"type": "invitation.send", "id": pk}
 
 
-def test_waiting_wake_ups_go_to_a_consumer_together_up_to_a_batch(channel_layer):
-    async def scenario():
-        worker = InvitationWorker(
-            application=None, channels=["send-invite"], channel_layer=channel_layer, concurrency=1, batch=3
-        )
-        worker.stopping = asyncio.Event()
-        for pk in range(1, 6):
-            await channel_layer.send("send-invite", wake_up(pk))
-        taken = deque()
-        return [await worker.next_message("send-invite", taken) for _ in range(2)]
+def hand_out(layer, messages: list[dict], *, slots: int, **options) -> list[dict]:
+    """Queue `messages`, then let each of `slots` free consumers of one worker take its first message."""
 
-    assert asyncio.run(scenario()) == [
+    async def scenario():
+        worker = make_worker(layer, **options)
+        for message in messages:
+            await layer.send("send-invite", message)
+        return [await worker.next_message("send-invite", deque()) for _ in range(slots)]
+
+    return asyncio.run(scenario())
+
+
+def test_waiting_wake_ups_go_to_a_consumer_together_up_to_a_batch(channel_layer):
+    handed = hand_out(channel_layer, [wake_up(pk) for pk in range(1, 6)], slots=2, concurrency=1, batch=3)
+
+    assert handed == [
         {"type": "invitation.send", "ids": [1, 2, 3]},
         {"type": "invitation.send", "ids": [4, 5]},
     ]
 
 
 def test_a_short_queue_is_shared_among_the_consumers(channel_layer):
-    async def scenario():
-        worker = InvitationWorker(
-            application=None, channels=["send-invite"], channel_layer=channel_layer, concurrency=3, batch=20
-        )
-        worker.stopping = asyncio.Event()
-        for pk in range(1, 7):
-            await channel_layer.send("send-invite", wake_up(pk))
-        slots = [deque() for _ in range(3)]
-        return [await worker.next_message("send-invite", taken) for taken in slots]
+    handed = hand_out(channel_layer, [wake_up(pk) for pk in range(1, 7)], slots=3, concurrency=3, batch=20)
 
     # Each takes its share of what is still waiting: 6 / 3, then 4 / 3, then 2 / 3 (rounded up).
-    assert [queue.wake_up_ids(message) for message in asyncio.run(scenario())] == [[1, 2], [3, 4], [5]]
+    assert [queue.wake_up_ids(message) for message in handed] == [[1, 2], [3, 4], [5]]
 
 
 def test_another_message_taken_with_wake_ups_is_handed_on_after_them(channel_layer):
@@ -125,7 +123,7 @@ def test_another_message_taken_with_wake_ups_is_handed_on_after_them(channel_lay
         worker = make_worker(channel_layer)
         for message in (wake_up(1), {"type": "other.thing"}, wake_up(2)):
             await channel_layer.send("send-invite", message)
-        taken = deque()
+        taken = deque()  # one consumer's: what it took and has not handled yet
         return [await worker.next_message("send-invite", taken) for _ in range(2)]
 
     assert asyncio.run(scenario()) == [{"type": "invitation.send", "ids": [1, 2]}, {"type": "other.thing"}]
