@@ -55,8 +55,9 @@ NOTES = [
     "(BENCH_CELERY_DB_REUSE=0 / BENCH_CELERY_SMTP_REUSE=0 for Celery's defaults).",
     "The SMTP sink spends the per-connection delay in EHLO and the per-message delay in DATA.",
     "Scenario 3: the runner creates one invitation every 50 ms in its own transaction (this project: "
-    "`services.invitation_create`, published on commit; Celery: `delay()` on commit); latency is "
-    "`sent − created` of every row. It does so in a thread under an event loop, as daphne runs a view: "
+    "`services.invitation_create`, published on commit; Celery: `delay()` on commit); latency runs "
+    "from the commit (taken by an `on_commit` callback registered before the publish) to the row's `sent` "
+    "stamp. It does so in a thread under an event loop, as daphne runs a view: "
     "without one, each `async_to_sync` starts an event loop, and channels-redis a Redis connection, of "
     "its own (about 4 ms more per invitation here).",
     "Scenario 6: both insert the rows in bulk; the alternative then calls `async_to_sync(layer.send)` once "

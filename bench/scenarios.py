@@ -241,11 +241,11 @@ def end_to_end(h: Harness, sizes: dict, repeat: int) -> dict:
         workers = h.start_workers(system, 1, name, queue_knobs=False)
         count = int(sizes["s3_rate"] * sizes["s3_seconds"])
         try:
-            achieved = _create_steadily(system, emails(name, count), rate=sizes["s3_rate"])
+            achieved, committed = _create_steadily(system, emails(name, count), rate=sizes["s3_rate"])
             wait_for(partial(_finished_all, count), timeout=120, message=name, interval=0.2)
         finally:
             h.processes.stop(*workers)
-        ms, sink = _stamp_latencies_ms(), h.sink.stats()
+        ms, sink = _stamp_latencies_ms(committed), h.sink.stats()
         results[system] = {
             "e2e_p50_ms": percentile(ms, 50),
             "e2e_p99_ms": percentile(ms, 99),
@@ -255,25 +255,31 @@ def end_to_end(h: Harness, sizes: dict, repeat: int) -> dict:
     return results
 
 
-def _create_steadily(system: str, addresses: list[str], *, rate: float) -> float:
-    """Create one invitation every 1/rate s on a fixed schedule (open loop); return the rate achieved.
+def _create_steadily(system: str, addresses: list[str], *, rate: float) -> tuple[float, dict[str, float]]:
+    """Create one invitation every 1/rate s on a fixed schedule (open loop), each in its own
+    transaction; return the rate achieved and when each address's transaction committed.
 
     In a thread under an event loop, as daphne runs a sync view: without one, every
     async_to_sync would start an event loop, and channels-redis a Redis connection, of its own.
     """
 
-    async def as_in_the_web_process() -> float:
+    async def as_in_the_web_process() -> tuple[float, dict[str, float]]:
         return await sync_to_async(_create_on_schedule, thread_sensitive=False)(system, addresses, rate)
 
     return asyncio.run(as_in_the_web_process())
 
 
-def _create_on_schedule(system: str, addresses: list[str], rate: float) -> float:
+def _create_on_schedule(system: str, addresses: list[str], rate: float) -> tuple[float, dict[str, float]]:
     from django.db import connection, transaction
 
     from bench.celery_app import send_invitation
     from invitations import services
     from invitations.models import Invitation
+
+    committed: dict[str, float] = {}
+
+    def mark_commit(email: str) -> None:
+        committed[email] = time.time()  # wall clock: the worker stamps `sent` with it
 
     start = time.monotonic()
     try:
@@ -282,6 +288,9 @@ def _create_on_schedule(system: str, addresses: list[str], rate: float) -> float
             if delay > 0:
                 time.sleep(delay)  # pacing the load, not synchronising with it
             with transaction.atomic():
+                # Registered first, so it runs first: the moment of the commit, before any
+                # publish (on_commit callbacks run in order, once the COMMIT has returned).
+                transaction.on_commit(partial(mark_commit, email))
                 if system == "project":
                     services.invitation_create(email=email, sender=None)
                 else:
@@ -290,14 +299,15 @@ def _create_on_schedule(system: str, addresses: list[str], rate: float) -> float
     finally:
         connection.close()  # this thread's own
     elapsed = time.monotonic() - start
-    return (len(addresses) - 1) / elapsed if elapsed else float("nan")
+    return (len(addresses) - 1) / elapsed if elapsed else float("nan"), committed
 
 
-def _stamp_latencies_ms() -> list[float]:
+def _stamp_latencies_ms(committed: dict[str, float]) -> list[float]:
+    """From each row's commit to its stamp."""
     from invitations.models import Invitation
 
-    rows = Invitation.objects.filter(status=Invitation.Status.SENT).values_list("created", "sent")
-    return [(sent - created).total_seconds() * 1000 for created, sent in rows]
+    rows = Invitation.objects.filter(status=Invitation.Status.SENT).values_list("email", "sent")
+    return [(sent.timestamp() - committed[email]) * 1000 for email, sent in rows]
 
 
 # --- 6. Bulk enqueue ----------------------------------------------------------------------
