@@ -18,8 +18,14 @@ def key_digest(key: str) -> str:
 
 class InvitationQuerySet(models.QuerySet):
     def open_for(self, email: str) -> "InvitationQuerySet":
-        """Invitations that still block a new one to the same address."""
-        return self.filter(email__iexact=email, status__in=Invitation.Status.open())
+        """Invitations that still block a new one to the same address.
+
+        The same expression and condition as the unique constraint, so that the database
+        answers from that index (`email__iexact` compares UPPER() and would scan the table).
+        """
+        return self.alias(address=Lower("email")).filter(
+            address=email.lower(), status__in=Invitation.Status.open()
+        )
 
     def expired(self, now: datetime | None = None) -> "InvitationQuerySet":
         """Sent invitations whose link has expired unused."""

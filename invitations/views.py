@@ -75,7 +75,7 @@ def invitation_accept(request: HttpRequest, key: str) -> HttpResponse:
         user = services.invitation_accept(invitation=invitation, form=form)
         if user is None:  # another request accepted it a moment ago
             return render(request, "invitations/gone.html", {"reason": "accepted"}, status=410)
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user, backend="invitations.backends.ModelBackend")
         return redirect("invitations:welcome")
     return render(request, "invitations/accept.html", {"form": form, "invitation": invitation})
 

@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError
+from django.db import IntegrityError, connection, transaction
 
 from invitations.models import Invitation
 
@@ -71,6 +71,19 @@ def test_open_for_ignores_closed_invitations(status):
     invite("ada@example.com", status=status)
 
     assert not Invitation.objects.open_for("ada@example.com").exists()
+
+
+@pytest.mark.django_db
+def test_open_for_is_answered_from_the_unique_index():
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite (development only) cannot match bound parameters to a partial index")
+    query = Invitation.objects.open_for("Ada@Example.com").order_by()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # the index, if it can answer at all
+        plan = query.explain()
+
+    assert "Index Scan using unique_open_invitation_per_email" in plan
+    assert "Index Cond: (lower((email)::text)" in plan  # a lookup, not a scan of every open row
 
 
 @pytest.mark.django_db
