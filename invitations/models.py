@@ -133,6 +133,7 @@ class Invitation(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="invitations_sent",
+        db_index=False,  # invitation_sender_idx starts with it
     )
     created = models.DateTimeField(default=timezone.now, editable=False)
     status = models.CharField(max_length=16, choices=Status, default=Status.PENDING)
@@ -156,6 +157,8 @@ class Invitation(models.Model):
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="invitation_due_idx"),
             models.Index(fields=["status", "claimed_at"], name="invitation_claim_idx"),
+            # The rate limit counts a sender's invitations of the last hour on every POST.
+            models.Index(fields=["sender", "created"], name="invitation_sender_idx"),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -87,6 +87,20 @@ def test_open_for_is_answered_from_the_unique_index():
 
 
 @pytest.mark.django_db
+def test_a_senders_recent_invitations_are_counted_from_an_index(django_user_model):
+    if connection.vendor != "postgresql":
+        pytest.skip("EXPLAIN's plan is PostgreSQL's; SQLite is for development only")
+    sender = django_user_model.objects.create_user("staff")
+    query = Invitation.objects.filter(sender=sender, created__gte=NOW)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        plan = query.explain()
+
+    assert "invitation_sender_idx" in plan
+    assert "created >=" in plan.split("Index Cond:")[1]  # both columns from the index
+
+
+@pytest.mark.django_db
 def test_due_is_pending_invitations_whose_attempt_time_has_come():
     invite("now@example.com", next_attempt_at=NOW)
     invite("past@example.com", next_attempt_at=NOW - timedelta(hours=1))
