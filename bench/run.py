@@ -53,7 +53,8 @@ NOTES = [
     "(CELERY_DB_REUSE_MAX; Celery's Django fix-up otherwise reconnects for every task, which halved "
     "its throughput here) and one SMTP connection across tasks, as the product's worker does "
     "(BENCH_CELERY_DB_REUSE=0 / BENCH_CELERY_SMTP_REUSE=0 for Celery's defaults).",
-    "The SMTP sink spends the per-connection delay in EHLO and the per-message delay in DATA.",
+    "The SMTP sink spends the per-connection delay in EHLO and the per-message delay in DATA. It offers "
+    "PIPELINING, as providers do; Celery sends through the product's MAILERS too, so both pipeline.",
     "Scenario 3: the runner creates one invitation every 50 ms in its own transaction (this project: "
     "`services.invitation_create`, published on commit; Celery: `delay()` on commit); latency runs "
     "from the commit (taken by an `on_commit` callback registered before the publish) to the row's `sent` "

@@ -5,6 +5,8 @@ from urllib.parse import urlparse
 import environ
 
 SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+# Django's, pipelining MAIL, RCPT and DATA where the server offers it (invitations/smtp.py).
+PIPELINING_SMTP_BACKEND = "invitations.smtp.EmailBackend"
 
 
 def mailers_from_url(url: str, *, timeout: float) -> dict:
@@ -25,6 +27,7 @@ def mailers_from_url(url: str, *, timeout: float) -> dict:
             "use_ssl": config.get("EMAIL_USE_SSL", False),
             "timeout": timeout,
         }
+        backend = PIPELINING_SMTP_BACKEND
     elif backend.endswith("filebased.EmailBackend"):
         # django-environ drops the leading "/" of filemail:///abs/path; keep the path as written.
         options = {"file_path": urlparse(url).path or config["EMAIL_FILE_PATH"]}

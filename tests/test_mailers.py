@@ -3,7 +3,7 @@ from django.core.mail import mailers
 
 from myproject.mailers import mailers_from_url
 
-SMTP = "django.core.mail.backends.smtp.EmailBackend"
+SMTP = "invitations.smtp.EmailBackend"  # Django's, pipelining
 
 
 def test_console_url_configures_the_console_backend():

@@ -37,6 +37,10 @@ class RecordingHandler:
     port: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]  # as providers do: the product pipelines
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
         reply = self.replies.get(address, self.default_reply)
         if reply:

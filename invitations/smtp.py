@@ -1,0 +1,104 @@
+"""Django's SMTP backend, sending each mail in two round trips where the server allows it.
+
+smtplib waits for the server's reply to MAIL FROM, to each RCPT TO and to DATA before it
+sends the next command: four round trips per mail before the server has it. Servers that
+advertise PIPELINING (RFC 2920; every large provider does) take MAIL, RCPT and DATA in one
+write, so here the mail costs two round trips: the commands, then the message. Against a
+provider 30 ms away that is 60 ms saved on every mail. Replies are read and judged as
+smtplib judges them, and raise the same exceptions; a server without PIPELINING, or a mail
+that needs SMTPUTF8, gets smtplib's own sendmail().
+"""
+
+import smtplib
+
+from django.core.mail.backends import smtp
+
+
+class PipeliningMixin:
+    """An smtplib.SMTP that pipelines MAIL, RCPT and DATA when the server offers it."""
+
+    def sendmail(self, from_addr, to_addrs, msg, mail_options=(), rcpt_options=()):
+        self.ehlo_or_helo_if_needed()
+        smtputf8 = any(option.lower() == "smtputf8" for option in mail_options)
+        if not self.has_extn("pipelining") or smtputf8:
+            return super().sendmail(from_addr, to_addrs, msg, mail_options, rcpt_options)
+        if isinstance(msg, str):
+            msg = smtplib._fix_eols(msg).encode("ascii")
+        if isinstance(to_addrs, str):
+            to_addrs = [to_addrs]
+        size = [f"size={len(msg)}"] if self.has_extn("size") else []
+        commands = [
+            _command("mail", f"from:{smtplib.quoteaddr(from_addr)}", [*size, *mail_options]),
+            *(_command("rcpt", f"to:{smtplib.quoteaddr(address)}", rcpt_options) for address in to_addrs),
+            _command("data"),
+        ]
+        self.send("".join(commands))
+        mail_reply = self._reply()
+        refused = {}
+        for address in to_addrs:
+            code, text = self._reply()
+            if code not in (250, 251):
+                refused[address] = (code, text)
+        data_code, data_text = self._reply()
+        if mail_reply[0] != 250:
+            self._abandon(data_code)
+            raise smtplib.SMTPSenderRefused(*mail_reply, from_addr)
+        if len(refused) == len(to_addrs):
+            self._abandon(data_code)
+            raise smtplib.SMTPRecipientsRefused(refused)
+        if data_code != 354:
+            self._abandon(data_code)
+            raise smtplib.SMTPDataError(data_code, data_text)
+        self.send(_dot_terminated(msg))
+        code, text = self._reply()
+        if code != 250:
+            self._abandon(code)
+            raise smtplib.SMTPDataError(code, text)
+        return refused
+
+    def _reply(self) -> tuple[int, bytes]:
+        """The next reply. A 421 means the server is closing the connection: so do we, as
+        smtplib does, and the exception says so (the reused connection is opened afresh)."""
+        code, text = self.getreply()
+        if code == 421:
+            self.close()
+            raise smtplib.SMTPServerDisconnected(f"the server is closing the connection: {code} {text!r}")
+        return code, text
+
+    def _abandon(self, data_code: int) -> None:
+        """End a refused transaction so the connection can carry the next mail."""
+        if data_code == 354:  # the server took DATA all the same: an empty message ends it
+            self.send(b".\r\n")
+            self.getreply()
+        self._rset()
+
+
+def _command(verb: str, argument: str = "", options=()) -> str:
+    line = " ".join([verb.upper() + (f" {argument}" if argument else ""), *options])
+    if "\r" in line or "\n" in line:
+        raise ValueError(f"command and arguments contain prohibited newline characters: {line!r}")
+    return line + "\r\n"
+
+
+def _dot_terminated(msg: bytes) -> bytes:
+    """The message as DATA sends it, exactly as smtplib.SMTP.data() does."""
+    quoted = smtplib._quote_periods(msg)
+    if not quoted.endswith(b"\r\n"):
+        quoted += b"\r\n"
+    return quoted + b".\r\n"
+
+
+class SMTP(PipeliningMixin, smtplib.SMTP):
+    pass
+
+
+class SMTP_SSL(PipeliningMixin, smtplib.SMTP_SSL):  # noqa: N801 - smtplib's name
+    pass
+
+
+class EmailBackend(smtp.EmailBackend):
+    """Django's SMTP backend, over a connection that pipelines (see the module's docstring)."""
+
+    @property
+    def connection_class(self):
+        return SMTP_SSL if self.use_ssl else SMTP
