@@ -1,5 +1,6 @@
 """Wake-ups on the send-invite channel. The channel may forget them; the database does not."""
 
+import asyncio
 import logging
 import math
 import time
@@ -7,6 +8,7 @@ from collections.abc import Iterable
 from itertools import chain
 
 from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
 from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from channels_redis.core import RedisChannelLayer
@@ -25,15 +27,69 @@ def invitations_publish(*, invitation_ids: Iterable[int], announcing: Iterable[I
 
     Never raises: when Redis is down or the channel is full the rest stay pending with no
     publish time, and the worker's sweep publishes them again. The state of `announcing` is
-    told to the staff boards first, in the same trip to the event loop (one hop, not two, in
-    the request that creates an invitation).
+    told to the staff boards first, in the same trip to the event loop.
     """
     ids = list(invitation_ids)
     payloads = [live.invitation_payload(invitation) for invitation in announcing]
     published = async_to_sync(_announce_and_send)(payloads, ids)
-    if published < len(ids):
-        Invitation.objects.filter(pk__in=ids[published:]).update(published_at=None)
+    _unpublish(ids[published:])
     return published
+
+
+def invitations_publish_soon(*, invitation_ids: Iterable[int], announcing: Iterable[Invitation] = ()) -> None:
+    """Publish as `invitations_publish` does, without waiting for Redis when it can.
+
+    In a web process the wake-up goes out from the event loop serving requests, after the
+    response has been handed back: a request does not wait for three Redis round trips, nor
+    hang when Redis is slow or down. Nothing is lost if the process dies first: the row is
+    in the database and the sweep publishes it. Anywhere else (a shell, a command, a test),
+    it publishes at once.
+    """
+    loop = _Serving.loop
+    if loop is None or loop.is_closed() or not loop.is_running():
+        invitations_publish(invitation_ids=invitation_ids, announcing=announcing)
+        return
+    ids = list(invitation_ids)
+    payloads = [live.invitation_payload(invitation) for invitation in announcing]
+    loop.call_soon_threadsafe(_start_publishing, payloads, ids)
+
+
+class _Serving:
+    """The event loop of the ASGI application, once it has served a connection."""
+
+    loop: asyncio.AbstractEventLoop | None = None
+    in_flight: set[asyncio.Task] = set()  # held until done: the loop keeps only weak references
+
+
+def serving(application):
+    """ASGI middleware that remembers the event loop running `application` (myproject/asgi.py)."""
+
+    async def remembering(scope, receive, send):
+        _Serving.loop = asyncio.get_running_loop()
+        return await application(scope, receive, send)
+
+    return remembering
+
+
+def _start_publishing(payloads: list[dict], ids: list[int]) -> None:
+    task = asyncio.get_running_loop().create_task(_publish_in_background(payloads, ids))
+    _Serving.in_flight.add(task)
+    task.add_done_callback(_Serving.in_flight.discard)
+
+
+async def _publish_in_background(payloads: list[dict], ids: list[int]) -> None:
+    try:
+        published = await _announce_and_send(payloads, ids)
+        if published < len(ids):
+            await database_sync_to_async(_unpublish)(ids[published:])
+    except Exception:  # nobody awaits this task: say so here; the sweep publishes the rest
+        logger.exception("publishing invitations %s failed; the sweep will", ids)
+
+
+def _unpublish(ids: list[int]) -> None:
+    """Mark wake-ups that did not go out as never published: the sweep's next round takes them."""
+    if ids:
+        Invitation.objects.filter(pk__in=ids).update(published_at=None)
 
 
 def wake_up_ids(message: dict) -> list[int] | None:

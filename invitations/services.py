@@ -52,7 +52,7 @@ def invitation_create(*, email: str, sender: AbstractBaseUser | None) -> Invitat
     with transaction.atomic() if nested else contextlib.nullcontext():
         invitation = Invitation.objects.create(email=email, sender=sender, published_at=timezone.now())
     transaction.on_commit(
-        lambda: queue.invitations_publish(invitation_ids=[invitation.pk], announcing=[invitation])
+        lambda: queue.invitations_publish_soon(invitation_ids=[invitation.pk], announcing=[invitation])
     )
     return invitation
 

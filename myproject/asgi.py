@@ -14,14 +14,18 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 from django.urls import path  # noqa: E402
 
+from invitations import queue  # noqa: E402
 from invitations.consumers import InvitationSendConsumer, InvitationStatusConsumer  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter([path("ws/invites/", InvitationStatusConsumer.as_asgi())]))
-        ),
-        "channel": ChannelNameRouter({settings.INVITATION_CHANNEL: InvitationSendConsumer.as_asgi()}),
-    }
+# queue.serving: a request's wake-up goes out from this loop without the request waiting for it.
+application = queue.serving(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": AllowedHostsOriginValidator(
+                AuthMiddlewareStack(URLRouter([path("ws/invites/", InvitationStatusConsumer.as_asgi())]))
+            ),
+            "channel": ChannelNameRouter({settings.INVITATION_CHANNEL: InvitationSendConsumer.as_asgi()}),
+        }
+    )
 )

@@ -1,5 +1,8 @@
 """Re-driving, requeueing and revoking: what delivery.py and services.py do when the channel layer forgot."""
 
+import asyncio
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -8,7 +11,7 @@ from channels.layers import get_channel_layer
 from django.http import Http404
 from django.utils import timezone
 
-from invitations import delivery, services
+from invitations import delivery, queue, services
 from invitations.models import Invitation
 
 pytestmark = pytest.mark.django_db
@@ -157,3 +160,87 @@ def test_revoke_closes_invitations_that_were_not_accepted(sent_invitation):
         accepted.pk: Status.ACCEPTED,
     }
     assert services.acceptance_refusal(services.invitation_for_key(key=key)) == "revoked"
+
+
+# --- Publishing from a web process without waiting ------------------------------------------
+
+
+@pytest.fixture
+def serving_loop(monkeypatch):
+    """An event loop in a thread of its own that has served an ASGI connection, as daphne's has."""
+    monkeypatch.setattr(queue._Serving, "loop", None)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    async def app(scope, receive, send):
+        pass
+
+    asyncio.run_coroutine_threadsafe(queue.serving(app)({"type": "http"}, None, None), loop).result(timeout=5)
+    yield loop
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout=5)
+    loop.close()
+
+
+def eventually(condition, timeout: float = 5.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+def test_publish_soon_outside_a_web_process_publishes_at_once(published):
+    queue.invitations_publish_soon(invitation_ids=[42])
+
+    assert ids(published()) == {42}
+
+
+def test_publish_soon_in_a_web_process_returns_before_the_wake_up_goes_out(serving_loop, monkeypatch):
+    gate, sent = threading.Event(), []
+
+    async def announce_and_send(payloads, invitation_ids):
+        await asyncio.get_running_loop().run_in_executor(None, gate.wait, 5)
+        sent.append((invitation_ids, asyncio.get_running_loop()))
+        return len(invitation_ids)
+
+    monkeypatch.setattr(queue, "_announce_and_send", announce_and_send)
+
+    queue.invitations_publish_soon(invitation_ids=[42])
+    assert sent == []  # the caller did not wait
+    gate.set()
+
+    eventually(lambda: sent)
+    assert sent == [([42], serving_loop)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_publish_soon_that_cannot_publish_leaves_the_row_to_the_next_sweep(
+    serving_loop, monkeypatch, published
+):
+    invitation = Invitation.objects.create(email="ada@example.com", published_at=timezone.now())
+
+    async def redis_down(payloads, invitation_ids):
+        return 0
+
+    working = queue._announce_and_send
+    monkeypatch.setattr(queue, "_announce_and_send", redis_down)
+
+    queue.invitations_publish_soon(invitation_ids=[invitation.pk])
+
+    eventually(lambda: Invitation.objects.get(pk=invitation.pk).published_at is None)
+    monkeypatch.setattr(queue, "_announce_and_send", working)  # Redis is back
+    assert delivery.invitations_redrive() == 1
+    assert ids(published()) == {invitation.pk}
+
+
+def test_publish_soon_logs_what_breaks_in_the_background(serving_loop, monkeypatch, caplog):
+    async def broken(payloads, invitation_ids):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(queue, "_announce_and_send", broken)
+
+    queue.invitations_publish_soon(invitation_ids=[42])
+
+    eventually(lambda: "publishing invitations [42] failed" in caplog.text)
+    assert not queue._Serving.in_flight
