@@ -219,8 +219,12 @@ class MachineBusy:
         return times.idle + getattr(times, "iowait", 0.0)
 
     def cores(self) -> float:
-        elapsed = max(time.monotonic() - self.began, 1e-9)
-        return psutil.cpu_count() - (self._idle() - self.idle_before) / elapsed
+        return self.cpu_seconds() / max(time.monotonic() - self.began, 1e-9)
+
+    def cpu_seconds(self) -> float:
+        """Busy CPU time of the whole machine since the start, summed over its cores."""
+        elapsed = time.monotonic() - self.began
+        return psutil.cpu_count() * elapsed - (self._idle() - self.idle_before)
 
 
 class PgConnections:

@@ -69,6 +69,8 @@ def rows(sizes: dict) -> list[Row]:
             "throughput", "workers_2", "workers_1", "/s", True, "≥ 1.8×", lambda a, b: a / b >= 1.8),
         Row("s4", f"cores busy on the whole machine (of {os.cpu_count()}) while draining",
             "machine_busy_cores", "workers_2", "workers_1", "", False),
+        Row("s4", "CPU time of the whole machine per mail delivered", "machine_cpu_ms_per_mail", "workers_2",
+            "workers_1", "ms", False),
         Row("s5", f"worker peak RSS, backlog of {sizes['s5_n']:,}", "peak_rss_mb", "project", "celery", "MiB",
             False, "≤ 150 MB", lambda a, b: a * 2**20 <= 150e6),
         Row("s6", f"enqueue {sizes['s6_n']:,}: bulk service vs one async_to_sync(send) each", "rate",

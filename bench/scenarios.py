@@ -167,7 +167,7 @@ def drain(
             on_ready(processes)
         busy = MachineBusy()
         wait_for(lambda: finished() >= count, timeout=budget, message=name, interval=0.2)
-        busy_cores = busy.cores()
+        busy_cores, busy_seconds = busy.cores(), busy.cpu_seconds()
     finally:
         peak_mb = sampler.stop() if sampler else None
         h.processes.stop(*processes)
@@ -183,6 +183,8 @@ def drain(
         "failed": figures["n_failed"],
         "skipped_messages": logs.count("outcome=skipped"),
         "machine_busy_cores": busy_cores,
+        # Every process's CPU (workers, sink, PostgreSQL, Redis, the bench) per mail delivered.
+        "machine_cpu_ms_per_mail": busy_seconds / count * 1000,
     }
     if sampler:
         result.update(peak_rss_mb=peak_mb, ready_rss_mb=ready_mb)
