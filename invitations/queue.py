@@ -39,9 +39,9 @@ def invitations_publish(*, invitation_ids: Iterable[int], announcing: Iterable[I
 def invitations_publish_soon(*, invitation_ids: Iterable[int], announcing: Iterable[Invitation] = ()) -> None:
     """Publish as `invitations_publish` does, without waiting for Redis when it can.
 
-    In a web process the wake-up goes out from the event loop serving requests, after the
-    response has been handed back: a request does not wait for three Redis round trips, nor
-    hang when Redis is slow or down. Nothing is lost if the process dies first: the row is
+    In a web process the wake-up goes out from the event loop serving requests while the
+    request goes on to its response: it does not wait for three Redis round trips, nor hang
+    when Redis is slow or down. Nothing is lost if the process dies first: the row is
     in the database and the sweep publishes it. Anywhere else (a shell, a command, a test),
     it publishes at once.
     """
