@@ -21,7 +21,7 @@ class InvitationQuerySet(models.QuerySet):
         """Invitations that still block a new one to the same address.
 
         The same expression and condition as the unique constraint, so that the database
-        answers from that index (`email__iexact` compares UPPER() and would scan the table).
+        answers from that index (`email__iexact` compares UPPER(): PostgreSQL read every open row).
         """
         return self.alias(address=Lower("email")).filter(
             address=email.lower(), status__in=Invitation.Status.open()
