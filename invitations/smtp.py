@@ -97,8 +97,18 @@ class SMTP_SSL(PipeliningMixin, smtplib.SMTP_SSL):  # noqa: N801 - smtplib's nam
 
 
 class EmailBackend(smtp.EmailBackend):
-    """Django's SMTP backend, over a connection that pipelines (see the module's docstring)."""
+    """Django's SMTP backend, over a connection that pipelines (see the module's docstring).
+
+    `pipelining=False` (EMAIL_PIPELINING=0) sends as Django does, for a server that offers
+    PIPELINING but mishandles it.
+    """
+
+    def __init__(self, *args, pipelining: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.pipelining = pipelining
 
     @property
     def connection_class(self):
+        if not self.pipelining:
+            return super().connection_class
         return SMTP_SSL if self.use_ssl else SMTP

@@ -9,7 +9,7 @@ SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 PIPELINING_SMTP_BACKEND = "invitations.smtp.EmailBackend"
 
 
-def mailers_from_url(url: str, *, timeout: float) -> dict:
+def mailers_from_url(url: str, *, timeout: float, pipelining: bool = True) -> dict:
     """Return a MAILERS dict whose "default" entry is the backend EMAIL_URL names.
 
     SMTP always gets a timeout, so one stalled server cannot hold a worker forever.
@@ -26,6 +26,7 @@ def mailers_from_url(url: str, *, timeout: float) -> dict:
             "use_tls": config.get("EMAIL_USE_TLS", False),
             "use_ssl": config.get("EMAIL_USE_SSL", False),
             "timeout": timeout,
+            "pipelining": pipelining,
         }
         backend = PIPELINING_SMTP_BACKEND
     elif backend.endswith("filebased.EmailBackend"):

@@ -142,7 +142,11 @@ CHANNEL_LAYERS = {
 # Mail: Django 6.1 mailers, built from EMAIL_URL; every SMTP attempt has a timeout.
 # EMAIL_TIMEOUT is a deprecated setting name under MAILERS, so the value lives here.
 INVITATION_SMTP_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
-MAILERS = mailers_from_url(env.str("EMAIL_URL", default="consolemail://"), timeout=INVITATION_SMTP_TIMEOUT)
+MAILERS = mailers_from_url(
+    env.str("EMAIL_URL", default="consolemail://"),
+    timeout=INVITATION_SMTP_TIMEOUT,
+    pipelining=env.bool("EMAIL_PIPELINING", default=True),
+)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="invitations@localhost")
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
