@@ -52,7 +52,7 @@ class PipeliningMixin:
         self.send(_dot_terminated(msg))
         code, text = self._reply()
         if code != 250:
-            self._abandon(code)
+            self._rset()
             raise smtplib.SMTPDataError(code, text)
         return refused
 

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required, permission_required
@@ -75,7 +76,7 @@ def invitation_accept(request: HttpRequest, key: str) -> HttpResponse:
         user = services.invitation_accept(invitation=invitation, form=form)
         if user is None:  # another request accepted it a moment ago
             return render(request, "invitations/gone.html", {"reason": "accepted"}, status=410)
-        login(request, user, backend="invitations.backends.ModelBackend")
+        login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
         return redirect("invitations:welcome")
     return render(request, "invitations/accept.html", {"form": form, "invitation": invitation})
 
