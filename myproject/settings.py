@@ -36,20 +36,17 @@ INSTALLED_APPS = [
     "channels",
 ]
 
-# Under ASGI, Django runs each middleware that can be async as async, and then calls every
-# sync hook of the stock middleware through sync_to_async: a thread hop each, about ten per
-# request. WhiteNoise is sync-only, so innermost it makes Django run the whole chain as
-# plain sync code in one thread. Static files still never reach a view; sessions and users
-# are loaded lazily, so a static request costs them nothing.
+# The web process runs this stack as sync code, one thread per request (myproject/handlers.py).
+# WhiteNoise right after SecurityMiddleware, as its docs advise: static files skip the rest.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
 ]
 
 ROOT_URLCONF = "myproject.urls"
@@ -71,17 +68,20 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-# Daphne runs each request's sync code on a thread of its own, so persistent connections
-# would pile up, one per request (Django's advice under ASGI: CONN_MAX_AGE=0 and a pool).
-# PostgreSQL gets psycopg's pool; the worker, whose consumers each keep one thread, makes
-# its connections persistent instead when there is no pool (see runworker).
+# PostgreSQL gets psycopg's pool, which Django only allows with CONN_MAX_AGE=0: each request
+# takes a connection from it and gives it back. The worker, whose consumers each keep one
+# thread, makes its connections persistent instead when there is no pool (see runworker).
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 WORKER_CONN_MAX_AGE = env.int("WORKER_CONN_MAX_AGE", default=600)
+DATABASE_POOL_SIZE = env.int("DATABASE_POOL_SIZE", default=10)
+# Threads serving requests in the web process (myproject/handlers.py): more would only wait
+# for the pool.
+WEB_THREADS = env.int("WEB_THREADS", default=DATABASE_POOL_SIZE)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
-        "max_size": env.int("DATABASE_POOL_SIZE", default=10),
+        "max_size": DATABASE_POOL_SIZE,
         "timeout": 10,
     }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
