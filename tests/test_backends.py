@@ -74,3 +74,12 @@ def test_permissions_taken_away_are_gone_in_the_next_request(member, permission)
     assert fresh(member).has_perm("invitations.change_invitation")
     Group.objects.get(name="editors").permissions.remove(permission("change_invitation"))
     assert not fresh(member).has_perm("invitations.change_invitation")
+
+
+@pytest.mark.django_db
+def test_the_query_written_once_reads_each_users_own_permissions(member, django_user_model, permission):
+    assert fresh(member).has_perm("invitations.change_invitation")
+    other = django_user_model.objects.create_user("other")
+    other.user_permissions.add(permission("delete_invitation"))
+    assert ModelBackend().get_all_permissions(fresh(other)) == {"invitations.delete_invitation"}
+    assert not fresh(other).has_perm("invitations.change_invitation")
