@@ -7,7 +7,7 @@ import logging
 import secrets
 import smtplib
 from dataclasses import dataclass
-from email.headerregistry import HeaderRegistry
+from email.headerregistry import BaseHeader, HeaderRegistry
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, mailers
@@ -23,19 +23,32 @@ def accept_url(key: str) -> str:
     return settings.SITE_URL + reverse("invitations:accept", kwargs={"key": key})
 
 
-class _ReusingHeaderRegistry(HeaderRegistry):
-    """Parses each distinct header once.
+class _FoldedOnceHeader(BaseHeader):
+    """A header that folds itself once per line settings, and then reuses the lines."""
 
-    Parsing headers is most of the time Python's email package spends turning a mail into
-    bytes, and the stdlib registry even makes a new class for every header it parses. Yet most
-    headers of our mails are the same in each (MIME-Version, the Content-Types, From, the
-    Subject of one sender). Parsed headers are immutable str subclasses, so one object serves
-    every message; the LRU bound keeps those that differ per mail (To, Date, Message-ID, the
-    boundary) from piling up.
+    def fold(self, *, policy):
+        # What BaseHeader.fold reads from the policy.
+        settings = (policy.max_line_length, policy.linesep, policy.utf8)
+        folded = self.__dict__.setdefault("_folded", {})
+        if settings not in folded:
+            folded[settings] = super().fold(policy=policy)
+        return folded[settings]
+
+
+class _ReusingHeaderRegistry(HeaderRegistry):
+    """Parses and folds each distinct header once.
+
+    Parsing and folding headers is most of the time Python's email package spends turning a
+    mail into bytes, and the stdlib registry even makes a new class for every header it
+    parses. Yet most headers of our mails are the same in each (MIME-Version, the
+    Content-Types and Content-Transfer-Encodings, From, the Subject of one sender). Parsed
+    headers are immutable str subclasses, so one object, folded once, serves every message;
+    the LRU bound keeps those that differ per mail (To, Date, Message-ID, the boundary) from
+    piling up.
     """
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(base_class=_FoldedOnceHeader)
         self._classes: dict[str, type] = {}
         self._parse = functools.lru_cache(maxsize=256)(super().__call__)
 

@@ -220,8 +220,8 @@ def test_message_subject_stays_on_one_line():
 
 @pytest.mark.parametrize("policy", [email.policy.SMTP, email.policy.default])
 def test_message_serialises_exactly_as_django_would(policy):
-    """InvitationEmail reuses parsed headers and draws its own boundary; with the same
-    boundary, the bytes on the wire are Django's, mail after mail."""
+    """InvitationEmail reuses parsed and folded headers and draws its own boundary; with the
+    same boundary, the bytes on the wire are Django's, mail after mail."""
     senders = [User(username="grace", first_name="Grâce Ünïcode"), None, User(username="ada")]
     for number, sender in enumerate(senders * 2):
         invitation = Invitation(email=f"zoë{number}@exämple.com", sender=sender)
@@ -242,6 +242,9 @@ def test_message_serialises_exactly_as_django_would(policy):
             serialised.set_boundary(f"==boundary-{number}==")
 
         assert ours.as_bytes() == theirs.as_bytes()
+        # Headers folded once for one line length and ending are folded afresh for another.
+        narrow = policy.clone(max_line_length=40, linesep="\n" if policy.linesep == "\r\n" else "\r\n")
+        assert ours.as_bytes(policy=narrow) == theirs.as_bytes(policy=narrow)
 
 
 def test_message_parses_back_into_its_two_bodies_with_a_fresh_boundary_each_time():
