@@ -227,6 +227,40 @@ class MachineBusy:
         return psutil.cpu_count() * elapsed - (self._idle() - self.idle_before)
 
 
+class CpuByRole:
+    """CPU time of each role (the workers, the SMTP sink, PostgreSQL, Redis) over an interval.
+
+    Tells whose CPU a mail costs: a remote SMTP provider's would not be this machine's.
+    Processes that end within the interval are not seen.
+    """
+
+    BY_NAME = {"postgresql": "postgres", "redis": "redis-server"}
+
+    def __init__(self, pids: dict[str, list[int]]) -> None:
+        self.pids = pids
+        self.before = self._snapshot()
+
+    def _snapshot(self) -> dict[str, dict[tuple[int, float], float]]:
+        seen: dict[str, dict[tuple[int, float], float]] = {role: {} for role in [*self.pids, *self.BY_NAME]}
+        role_of = {pid: role for role, pids in self.pids.items() for pid in pids}
+        for process in psutil.process_iter(["pid", "name", "cpu_times", "create_time"]):
+            info = process.info
+            role = role_of.get(info["pid"]) or next(
+                (role for role, name in self.BY_NAME.items() if name in (info["name"] or "")), None
+            )
+            if role and info["cpu_times"] is not None:
+                key = (info["pid"], info["create_time"])
+                seen[role][key] = info["cpu_times"].user + info["cpu_times"].system
+        return seen
+
+    def seconds(self) -> dict[str, float]:
+        after = self._snapshot()
+        return {
+            role: sum(cpu - self.before[role].get(key, 0.0) for key, cpu in processes.items())
+            for role, processes in after.items()
+        }
+
+
 class PgConnections:
     """Samples how many PostgreSQL connections a database has, and keeps the peak."""
 

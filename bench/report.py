@@ -71,6 +71,9 @@ def rows(sizes: dict) -> list[Row]:
             "machine_busy_cores", "workers_2", "workers_1", "", False),
         Row("s4", "CPU time of the whole machine per mail delivered", "machine_cpu_ms_per_mail", "workers_2",
             "workers_1", "ms", False),
+        *(Row("s4", f"… of which {role}", f"{metric}_cpu_ms_per_mail", "workers_2", "workers_1", "ms", False)
+          for role, metric in (("the workers", "workers"), ("the SMTP sink", "sink"),
+                               ("PostgreSQL", "postgresql"), ("Redis", "redis"))),
         Row("s5", f"worker peak RSS, backlog of {sizes['s5_n']:,}", "peak_rss_mb", "project", "celery", "MiB",
             False, "≤ 150 MB", lambda a, b: a * 2**20 <= 150e6),
         Row("s6", f"enqueue {sizes['s6_n']:,}: bulk service vs one async_to_sync(send) each", "rate",
@@ -216,6 +219,7 @@ def _checks(results: dict, meta: dict) -> list[str]:
                     f"- {scenario} {system}: {verdict} in {len(flags)} run(s); duplicate mails {duplicates}; "
                     f"duplicate wake-ups skipped by the claim {skipped}{paced}."
                 )
+    lines += _scaling_ceiling(results)
     for system, runs in results.get("s1", {}).items():
         errors = Counter()
         for run in runs:
@@ -234,6 +238,22 @@ def _checks(results: dict, meta: dict) -> list[str]:
         ]
     lines += ["", *[f"- {note}" for note in meta.get("notes", [])]]
     return lines
+
+
+def _scaling_ceiling(results: dict) -> list[str]:
+    """What the machine allows scenario 4, whatever the workers do: cores / CPU per mail."""
+    scaling = results.get("s4", {})
+    one = summary([run.get("throughput") for run in scaling.get("workers_1", [])])
+    cost = summary([run.get("machine_cpu_ms_per_mail") for run in scaling.get("workers_2", [])])
+    if not one or not cost:
+        return []
+    cores = psutil.cpu_count()
+    ceiling = cores / (cost["median"] / 1000)
+    return [
+        f"- s4: at {cost['median']:.2f} ms of the whole machine's CPU per mail (workers, sink, PostgreSQL, "
+        f"Redis, the bench), its {cores} cores deliver at most {ceiling:,.0f} mails/s, however many "
+        f"workers run: {ceiling / one['median']:.2f}× the one-worker rate."
+    ]
 
 
 def chart(results: dict, meta: dict, path: Path) -> None:

@@ -12,7 +12,7 @@ from asgiref.sync import sync_to_async
 
 from bench.client import PostLoad, Session
 from bench.harness import BENCH_SETTINGS, PRODUCT_SETTINGS, STAFF_PASSWORD, STAFF_USER, Harness, wait_ready
-from bench.procs import MachineBusy, PgConnections, Process, RssSampler, wait_for
+from bench.procs import CpuByRole, MachineBusy, PgConnections, Process, RssSampler, wait_for
 from bench.stats import percentile
 
 
@@ -166,8 +166,9 @@ def drain(
         if on_ready:
             on_ready(processes)
         busy = MachineBusy()
+        by_role = CpuByRole({"workers": [process.pid for process in processes], "sink": [h.sink.process.pid]})
         wait_for(lambda: finished() >= count, timeout=budget, message=name, interval=0.2)
-        busy_cores, busy_seconds = busy.cores(), busy.cpu_seconds()
+        busy_cores, busy_seconds, role_seconds = busy.cores(), busy.cpu_seconds(), by_role.seconds()
     finally:
         peak_mb = sampler.stop() if sampler else None
         h.processes.stop(*processes)
@@ -185,6 +186,7 @@ def drain(
         "machine_busy_cores": busy_cores,
         # Every process's CPU (workers, sink, PostgreSQL, Redis, the bench) per mail delivered.
         "machine_cpu_ms_per_mail": busy_seconds / count * 1000,
+        **{f"{role}_cpu_ms_per_mail": seconds / count * 1000 for role, seconds in role_seconds.items()},
     }
     if sampler:
         result.update(peak_rss_mb=peak_mb, ready_rss_mb=ready_mb)
