@@ -3,12 +3,12 @@
 Django's ASGIHandler runs a sync middleware stack and a sync view through asgiref: a new
 thread per request, and about five trips between it and the event loop (the request_started
 signal, the middleware stack, Django's async core in between, CSRF's process_view, the
-view, the response's close). Each trip is a thread switch and an event loop wake-up; under
-load they were a third of the web process's CPU. This handler does what Django's WSGI
-handler does instead, on a bounded pool of threads: each request runs start to finish
-(signals, middleware, view, close) on one thread, and only reading the body and sending
-the response happen on the event loop. Everything that is not plain HTTP (the websocket
-board, the worker's channel) still goes through Channels as before.
+view, the response's close), each a thread switch and an event loop wake-up. This handler
+does what Django's WSGI handler does instead, on a bounded pool of threads: each request
+runs start to finish (signals, middleware, view, close) on one thread, and only reading the
+body and sending the response happen on the event loop. Side by side with Django's handler,
+a staff POST's median went from 26.8 to 23.1 ms. Everything that is not plain HTTP (the
+websocket board, the worker's channel) still goes through Channels as before.
 
 It builds on ASGIHandler's request parsing and response sending, so it follows Django's
 pinned version; the tests drive it through daphne.
@@ -29,6 +29,8 @@ from django.urls import set_script_prefix
 
 
 class ThreadedASGIHandler(ASGIHandler):
+    """Django's ASGI handler, serving each request on one thread of a pool, start to finish."""
+
     def __init__(self, *, threads: int) -> None:
         base.BaseHandler.__init__(self)  # not ASGIHandler's: the middleware is loaded for sync use
         self.load_middleware(is_async=False)
