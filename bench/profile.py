@@ -38,6 +38,8 @@ BUCKETS = [
     ("asgiref: a sync thread waiting for the event loop", ("(asgiref/",)),
     ("asyncio: the event loop", ("(asyncio/",)),
 ]
+# The frames through which sync_to_async calls into a thread's work.
+SYNC_TO_ASYNC_ENTRY = ("SyncToAsync.__call__.<locals>.func", "SyncToAsync.thread_handler")
 HANDLERS = {"project": "invitations_deliver", "celery": "send_invitation", "web": "invitation_new"}
 
 
@@ -111,6 +113,8 @@ def _step(frames: list[str], handler: str) -> str:
 
 def _bucket(frames: list[str]) -> str:
     for frame in reversed(frames):
+        if frame.startswith(SYNC_TO_ASYNC_ENTRY):
+            break  # where a sync_to_async thread starts its work: what runs above is not asgiref's
         for name, needles in BUCKETS:
             if any(needle in frame for needle in needles):
                 return name
