@@ -8,8 +8,9 @@
 Writes bench/results/profile-<system>.txt (and the raw py-spy stacks next to the logs). The
 profiled run is slower than an unprofiled one: read the shares, not the rate.
 The web profile's "share of its thread" counts the request threads' idle time between
-requests too (a pool of them serves the requests in turn): read the steps. With --gil, py-spy samples only the thread holding the GIL, in
-the whole process (event loop included): where the one core a Python process can use goes.
+requests too (a pool of them serves the requests in turn): read the steps. With --gil,
+py-spy samples only the thread holding the GIL, in the whole process (event loop included):
+where the one core a Python process can use goes.
 """
 
 import argparse
