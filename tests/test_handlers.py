@@ -8,9 +8,11 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.testing import HttpCommunicator
 from django.core import signals
+from django.db import connection
 from django.http import HttpResponse, StreamingHttpResponse
 from django.urls import path
 
+from invitations.models import Invitation
 from myproject.handlers import ThreadedASGIHandler
 
 pytestmark = pytest.mark.urls(__name__)
@@ -52,11 +54,16 @@ def broken(request):
     raise RuntimeError("the view broke")
 
 
+def counting(request):
+    return HttpResponse(str(Invitation.objects.count()))
+
+
 urlpatterns = [
     path("plain/", plain),
     path("streamed/", streamed),
     path("slow/", slow),
     path("broken/", broken),
+    path("counting/", counting),
 ]
 
 
@@ -149,3 +156,14 @@ def test_a_post_without_a_csrf_token_is_refused(handler):
 def test_only_http_is_served(handler):
     with pytest.raises(ValueError, match="websocket"):
         async_to_sync(handler)({"type": "websocket"}, None, None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_request_thread_gives_its_database_connection_back_when_the_request_ends():
+    handler = ThreadedASGIHandler(threads=1)  # one thread: the next job runs where the view ran
+    try:
+        (response,) = fetch(handler, "/counting/")
+        assert response["body"] == b"0"
+        assert handler.executor.submit(lambda: connection.connection is None).result(timeout=5)
+    finally:
+        handler.executor.shutdown(wait=True)
