@@ -7,7 +7,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
@@ -172,6 +172,22 @@ class RssSampler:
         return self.peak / 2**20
 
 
+# The servers the bench shares with the machine, by role: the name their processes run as.
+SHARED_SERVERS = {"postgresql": "postgres", "redis": "redis-server"}
+
+
+def _cpu_by_process() -> Iterator[tuple[dict, tuple[int, float], float]]:
+    """Each process's info, its identity (pid and start time) and its CPU seconds so far."""
+    for process in psutil.process_iter(["pid", "name", "cpu_times", "create_time"]):
+        info = process.info
+        if info["cpu_times"] is not None:
+            yield info, (info["pid"], info["create_time"]), info["cpu_times"].user + info["cpu_times"].system
+
+
+def _used_since(before: dict[tuple[int, float], float], after: dict[tuple[int, float], float]) -> float:
+    return sum(cpu - before.get(key, 0.0) for key, cpu in after.items())
+
+
 class ForeignLoad:
     """CPU used by processes the bench did not start (other jobs on the machine), over an interval.
 
@@ -179,29 +195,23 @@ class ForeignLoad:
     Processes that start and end within the interval are not seen: this is a lower bound.
     """
 
-    SHARED = ("postgres", "redis-server")
-
     def __init__(self) -> None:
         self.began = time.monotonic()
         self.before = self._snapshot()
 
-    def _snapshot(self) -> dict[tuple[int, float], float]:
+    @staticmethod
+    def _snapshot() -> dict[tuple[int, float], float]:
         ours = {psutil.Process().pid, *(child.pid for child in psutil.Process().children(recursive=True))}
-        seen = {}
-        for process in psutil.process_iter(["pid", "name", "cpu_times", "create_time"]):
-            info = process.info
-            if info["pid"] in ours or info["cpu_times"] is None:
-                continue
-            if any(name in (info["name"] or "") for name in self.SHARED):
-                continue
-            seen[(info["pid"], info["create_time"])] = info["cpu_times"].user + info["cpu_times"].system
-        return seen
+        return {
+            key: cpu
+            for info, key, cpu in _cpu_by_process()
+            if info["pid"] not in ours
+            and not any(name in (info["name"] or "") for name in SHARED_SERVERS.values())
+        }
 
     def cores(self) -> float:
         """Average number of cores the other processes kept busy since this object was made."""
-        after = self._snapshot()
-        used = sum(cpu - self.before.get(key, 0.0) for key, cpu in after.items())
-        return used / max(time.monotonic() - self.began, 1e-9)
+        return _used_since(self.before, self._snapshot()) / max(time.monotonic() - self.began, 1e-9)
 
 
 class MachineBusy:
@@ -234,31 +244,24 @@ class CpuByRole:
     Processes that end within the interval are not seen.
     """
 
-    BY_NAME = {"postgresql": "postgres", "redis": "redis-server"}
-
     def __init__(self, pids: dict[str, list[int]]) -> None:
         self.pids = pids
         self.before = self._snapshot()
 
     def _snapshot(self) -> dict[str, dict[tuple[int, float], float]]:
-        seen: dict[str, dict[tuple[int, float], float]] = {role: {} for role in [*self.pids, *self.BY_NAME]}
+        seen: dict[str, dict[tuple[int, float], float]] = {role: {} for role in [*self.pids, *SHARED_SERVERS]}
         role_of = {pid: role for role, pids in self.pids.items() for pid in pids}
-        for process in psutil.process_iter(["pid", "name", "cpu_times", "create_time"]):
-            info = process.info
+        for info, key, cpu in _cpu_by_process():
             role = role_of.get(info["pid"]) or next(
-                (role for role, name in self.BY_NAME.items() if name in (info["name"] or "")), None
+                (role for role, name in SHARED_SERVERS.items() if name in (info["name"] or "")), None
             )
-            if role and info["cpu_times"] is not None:
-                key = (info["pid"], info["create_time"])
-                seen[role][key] = info["cpu_times"].user + info["cpu_times"].system
+            if role:
+                seen[role][key] = cpu
         return seen
 
     def seconds(self) -> dict[str, float]:
         after = self._snapshot()
-        return {
-            role: sum(cpu - self.before[role].get(key, 0.0) for key, cpu in processes.items())
-            for role, processes in after.items()
-        }
+        return {role: _used_since(self.before[role], processes) for role, processes in after.items()}
 
 
 class PgConnections:

@@ -28,11 +28,11 @@ class _FoldedOnceHeader(BaseHeader):
 
     def fold(self, *, policy):
         # What BaseHeader.fold reads from the policy.
-        settings = (policy.max_line_length, policy.linesep, policy.utf8)
+        lines = (policy.max_line_length, policy.linesep, policy.utf8)
         folded = self.__dict__.setdefault("_folded", {})
-        if settings not in folded:
-            folded[settings] = super().fold(policy=policy)
-        return folded[settings]
+        if lines not in folded:
+            folded[lines] = super().fold(policy=policy)
+        return folded[lines]
 
 
 class _ReusingHeaderRegistry(HeaderRegistry):
