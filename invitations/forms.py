@@ -25,22 +25,22 @@ class InvitationForm(forms.ModelForm):
         self.sender = sender
 
     def clean_email(self) -> str:
-        email = services.normalize_email(self.cleaned_data["email"])
-        if Invitation.objects.open_for(email).exists():
-            raise forms.ValidationError(
-                "%(email)s already has an open invitation.",
-                code="already_invited",
-                params={"email": email},
-            )
-        return email
+        return services.normalize_email(self.cleaned_data["email"])
 
     def validate_constraints(self):
-        # clean_email() already ran the open-invitation query with a clearer message; the
-        # database constraint still stops a concurrent duplicate (the view reports it).
+        # clean() already looked for an open invitation, with a clearer message; the database
+        # constraint still stops a concurrent duplicate (the view reports it).
         pass
 
     def clean(self):
-        if services.rate_quota(sender=self.sender) == 0:
+        email = self.cleaned_data.get("email")  # None when the address itself is invalid
+        checks = services.invitation_checks(email=email, sender=self.sender)  # one query for both
+        if checks.already_invited:
+            error = forms.ValidationError(
+                "%(email)s already has an open invitation.", code="already_invited", params={"email": email}
+            )
+            self.add_error("email", error)
+        if checks.quota == 0:
             raise forms.ValidationError(
                 "You have reached the limit of invitations per hour. Try again later.", code="rate_limited"
             )

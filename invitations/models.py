@@ -17,15 +17,27 @@ def key_digest(key: str) -> str:
 
 
 class InvitationQuerySet(models.QuerySet):
-    def open_for(self, email: str) -> "InvitationQuerySet":
-        """Invitations that still block a new one to the same address.
+    def open_and_recent(
+        self, email: str | None, *, sender_pk: int | None, since: datetime
+    ) -> tuple[bool, int]:
+        """Whether `email` has an open invitation, and how many invitations the user `sender_pk`
+        has created since `since`: the two checks of every staff POST, in one statement.
 
-        The same expression and condition as the unique constraint, so that the database
-        answers from that index (`email__iexact` compares UPPER(): PostgreSQL read every open row).
+        Written out, they cost a sixth of what the ORM takes to build its two queries, which
+        was more than the database took to run them. The address is matched with the unique
+        constraint's expression and condition, the condition written in as literals, so that
+        the database answers from that index: SQLite matches a partial index only against
+        literals, and neither does a prepared statement's generic plan on PostgreSQL.
         """
-        return self.alias(address=Lower("email")).filter(
-            address=email.lower(), status__in=Invitation.Status.open()
-        )
+        connection = connections[self.db]
+        address = email.lower() if email is not None else None
+        with connection.cursor() as cursor:
+            cursor.execute(
+                open_and_recent_sql(connection),
+                [address, sender_pk, connection.ops.adapt_datetimefield_value(since)],
+            )
+            is_open, recent = cursor.fetchone()
+        return bool(is_open), recent
 
     def expired(self, now: datetime | None = None) -> "InvitationQuerySet":
         """Sent invitations whose link has expired unused."""
@@ -109,6 +121,19 @@ class InvitationQuerySet(models.QuerySet):
         """Claims held past the claim timeout: the worker that took them has died."""
         cutoff = now - timedelta(seconds=settings.INVITATION_CLAIM_TIMEOUT)
         return self.filter(status=Invitation.Status.SENDING, claimed_at__lte=cutoff)
+
+
+def open_and_recent_sql(connection) -> str:
+    """The statement of `InvitationQuerySet.open_and_recent`; its parameters are the lowercased
+    address, the sender's pk and the start of the counted period."""
+    q = connection.ops.quote_name
+    table = q(Invitation._meta.db_table)
+    statuses = ", ".join(f"'{status}'" for status in Invitation.Status.open())  # our constants
+    return (
+        f"SELECT EXISTS (SELECT 1 FROM {table} WHERE LOWER({q('email')}) = %s"  # noqa: S608
+        f" AND {q('status')} IN ({statuses})),"
+        f" (SELECT COUNT(*) FROM {table} WHERE {q('sender_id')} = %s AND {q('created')} >= %s)"
+    )
 
 
 class Invitation(models.Model):

@@ -3,7 +3,7 @@
 import contextlib
 from datetime import timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager
@@ -35,13 +35,23 @@ def normalize_email(email: str) -> str:
     return BaseUserManager.normalize_email(email.strip())
 
 
+class InvitationChecks(NamedTuple):
+    already_invited: bool  # the address has an open invitation
+    quota: int | None  # invitations the sender may still create this hour (None: no limit)
+
+
+def invitation_checks(*, email: str | None, sender: AbstractBaseUser | None) -> InvitationChecks:
+    """What stands in the way of inviting `email` (None: no address to check) now."""
+    limited = sender is not None and bool(sender.pk)
+    is_open, used = Invitation.objects.open_and_recent(
+        email, sender_pk=sender.pk if limited else None, since=timezone.now() - timedelta(hours=1)
+    )
+    return InvitationChecks(is_open, max(settings.INVITATION_RATE_LIMIT - used, 0) if limited else None)
+
+
 def rate_quota(*, sender: AbstractBaseUser | None) -> int | None:
     """How many more invitations the sender may create this hour (None: no limit)."""
-    if sender is None or not sender.pk:
-        return None
-    hour_ago = timezone.now() - timedelta(hours=1)
-    used = Invitation.objects.filter(sender=sender, created__gte=hour_ago).count()
-    return max(settings.INVITATION_RATE_LIMIT - used, 0)
+    return invitation_checks(email=None, sender=sender).quota
 
 
 def invitation_create(*, email: str, sender: AbstractBaseUser | None) -> Invitation:

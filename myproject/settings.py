@@ -99,6 +99,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Django's database sessions, read with a statement written out (see myproject/sessions.py).
+SESSION_ENGINE = "myproject.sessions"
 
 # Django's ModelBackend, with a user's permissions read in one query instead of two.
 AUTHENTICATION_BACKENDS = ["invitations.backends.ModelBackend"]

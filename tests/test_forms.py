@@ -30,6 +30,24 @@ def test_address_with_an_open_invitation_is_refused(address):
     assert "already has an open invitation" in form.errors["email"][0]
 
 
+def test_both_checks_of_an_address_take_one_query(staff, django_assert_num_queries):
+    form = InvitationForm({"email": "ada@example.com"}, sender=staff)
+
+    with django_assert_num_queries(1):
+        assert form.is_valid(), form.errors
+
+
+def test_a_sender_at_the_limit_is_refused_whatever_the_address(staff, settings):
+    settings.INVITATION_RATE_LIMIT = 1
+    Invitation.objects.create(email="ada@example.com", sender=staff)
+
+    for address in ("ada@example.com", "grace@example.com", "not-an-address"):
+        form = InvitationForm({"email": address}, sender=staff)
+        assert not form.is_valid()
+        assert form.has_error("__all__", code="rate_limited"), address
+    assert form.has_error("email", code="invalid")
+
+
 def test_address_whose_invitation_failed_can_be_invited_again():
     Invitation.objects.create(email="ada@example.com", status=Invitation.Status.FAILED)
 
