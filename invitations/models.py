@@ -99,6 +99,30 @@ class InvitationQuerySet(models.QuerySet):
             cursor.execute(sql, [*params, pk, Status.SENDING, worker])
             return cursor.rowcount == 1
 
+    def insert(self, invitation: "Invitation") -> None:
+        """INSERT the new `invitation` as `save()` would, and give it its pk.
+
+        Every staff POST inserts one: written out, the INSERT costs about a third of what the
+        ORM takes to build it. The values are the fields' own (defaults included), prepared
+        for the database by each field. No pre_save or post_save signal is sent: nothing
+        listens to them for invitations.
+        """
+        connection = self._write_connection()
+        if not connection.features.can_return_columns_from_insert:
+            invitation.save(force_insert=True, using=connection.alias)
+            return
+        meta, q = Invitation._meta, connection.ops.quote_name
+        fields = [field for field in meta.concrete_fields if field is not meta.pk]
+        values = [field.get_db_prep_save(field.pre_save(invitation, True), connection) for field in fields]
+        sql = (
+            f"INSERT INTO {q(meta.db_table)} ({', '.join(q(field.column) for field in fields)})"  # noqa: S608
+            f" VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {q(meta.pk.column)}"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, values)
+            (invitation.pk,) = cursor.fetchone()
+        invitation._state.adding, invitation._state.db = False, connection.alias
+
     def release(self, pks: Sequence[int], *, worker: str) -> int:
         """Hand claims of `worker` that it never used back, for the sweep to publish at once."""
         return self.filter(pk__in=pks, status=Invitation.Status.SENDING, claimed_by=worker).update(

@@ -60,7 +60,8 @@ def invitation_create(*, email: str, sender: AbstractBaseUser | None) -> Invitat
     # it; on its own, the INSERT commits by itself, without the round trips of BEGIN and COMMIT.
     nested = transaction.get_connection().in_atomic_block
     with transaction.atomic() if nested else contextlib.nullcontext():
-        invitation = Invitation.objects.create(email=email, sender=sender, published_at=timezone.now())
+        invitation = Invitation(email=email, sender=sender, published_at=timezone.now())
+        Invitation.objects.insert(invitation)
     transaction.on_commit(
         lambda: queue.invitations_publish_soon(invitation_ids=[invitation.pk], announcing=[invitation])
     )

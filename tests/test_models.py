@@ -124,6 +124,41 @@ def test_both_checks_are_answered_from_indexes(django_user_model):
         assert "USING COVERING INDEX invitation_sender_idx (sender_id=? AND created>?)" in plan, plan
 
 
+def stored(invitation: Invitation) -> dict:
+    fields = Invitation.objects.filter(pk=invitation.pk).values().get()
+    return {name: value for name, value in fields.items() if name not in ("id", "email")}
+
+
+@pytest.mark.django_db
+def test_insert_stores_the_row_that_save_would(django_user_model, django_assert_num_queries):
+    sender = django_user_model.objects.create_user("staff")
+    times = {"created": NOW, "next_attempt_at": NOW, "published_at": NOW}  # else defaults of now
+    saved = invite("saved@example.com", sender=sender, **times)
+    inserted = Invitation(email="inserted@example.com", sender=sender, **times)
+
+    with django_assert_num_queries(1):
+        Invitation.objects.insert(inserted)
+
+    assert inserted.pk == saved.pk + 1
+    assert (inserted._state.adding, inserted._state.db) == (False, "default")
+    assert stored(inserted) == stored(saved)
+    defaulted = Invitation(email="defaults@example.com")
+    Invitation.objects.insert(defaulted)
+    assert Invitation.objects.get(pk=defaulted.pk).next_attempt_at == defaulted.next_attempt_at
+    inserted.status = Status.REVOKED
+    inserted.save(update_fields=["status"])  # an instance like any other loaded one
+    assert Invitation.objects.get(pk=inserted.pk).status == Status.REVOKED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_insert_is_refused_by_the_open_invitation_constraint():
+    invite("ada@example.com")
+
+    with pytest.raises(IntegrityError):
+        Invitation.objects.insert(Invitation(email="ADA@example.com"))
+    assert Invitation.objects.count() == 1
+
+
 @pytest.mark.django_db
 def test_due_is_pending_invitations_whose_attempt_time_has_come():
     invite("now@example.com", next_attempt_at=NOW)
