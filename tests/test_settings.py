@@ -2,13 +2,20 @@ import json
 import os
 import subprocess
 import sys
+import time
 
+import psycopg
 import pytest
 from django.db import connection
+from psycopg_pool import ConnectionPool
 
 from invitations.models import Invitation
+from myproject.dbpool import RecentUseCheck
 
-READ_OPTIONS = "from django.conf import settings; print(json.dumps(settings.DATABASES['default']['OPTIONS']))"
+READ_OPTIONS = (
+    "from django.conf import settings; options = settings.DATABASES['default']['OPTIONS'];"
+    " print(json.dumps({name: options.get(name) for name in ('server_side_binding', 'prepare_threshold')}))"
+)
 
 
 def database_options(**env: str) -> dict:
@@ -27,9 +34,8 @@ def test_postgresql_prepares_repeated_statements_unless_told_not_to():
     default, refused = database_options(**url), database_options(**url, DATABASE_PREPARED_STATEMENTS="0")
 
     assert (default["server_side_binding"], default["prepare_threshold"]) == (True, 5)
-    assert "server_side_binding" not in refused
-    assert "prepare_threshold" not in refused
-    assert "server_side_binding" not in database_options(DATABASE_URL="sqlite:///:memory:")
+    assert refused == {"server_side_binding": None, "prepare_threshold": None}
+    assert database_options(DATABASE_URL="sqlite:///:memory:")["server_side_binding"] is None
 
 
 @pytest.mark.django_db(transaction=True)
@@ -45,3 +51,49 @@ def test_a_query_run_again_on_one_connection_is_answered_by_a_prepared_statement
         assert any(wanted in statement for statement in prepared), prepared
     else:  # SQLite's own statement cache needs nothing from the settings
         assert "prepare_threshold" not in connection.settings_dict["OPTIONS"]
+
+
+class FakeConnection:
+    """Stands for a psycopg connection: the health check only ever hands it on."""
+
+
+def test_a_connection_given_back_a_moment_ago_is_handed_out_without_a_round_trip(monkeypatch):
+    asked = []
+    monkeypatch.setattr(ConnectionPool, "check_connection", staticmethod(asked.append))
+    clock = iter([100.0, 100.5, 200.0, 201.5])  # given back, handed out, given back, handed out
+    monkeypatch.setattr(time, "monotonic", lambda: next(clock))
+    health, connection = RecentUseCheck(fresh_for=1.0), FakeConnection()
+
+    health.check(connection)  # never given back: a new connection, or one the pool just made
+    assert asked == [connection]
+    health.reset(connection)
+    health.check(connection)  # half a second later: the server is not asked
+    assert asked == [connection]
+    health.reset(connection)
+    health.check(connection)  # 1.5 s later: it is
+    assert asked == [connection, connection]
+    health.check(connection)  # handed out twice without being given back: asked again
+    assert asked == [connection, connection, connection]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pooled_connection_that_died_while_idle_is_replaced_before_a_request_sees_it(monkeypatch):
+    pool = connection.settings_dict["OPTIONS"].get("pool")
+    if connection.vendor != "postgresql":
+        assert pool is None  # SQLite opens its file per request: nothing to check
+        return
+    monkeypatch.setattr(pool["check"].__self__, "fresh_for", 0.0)  # all count as idle for long
+    connection.ensure_connection()
+    connection.close()  # back to the pool, with any others it holds
+    database = connection.settings_dict
+    with psycopg.connect(
+        host=database["HOST"], port=database["PORT"], user=database["USER"], dbname=database["NAME"]
+    ) as other:
+        killed = other.execute(
+            "SELECT pid FROM pg_stat_activity, pg_terminate_backend(pid)"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    assert killed  # every connection idle in the pool has died
+
+    assert Invitation.objects.count() == 0  # no OperationalError: the pool replaced it
+    assert (connection.connection.info.backend_pid,) not in killed
