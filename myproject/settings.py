@@ -81,14 +81,12 @@ WEB_THREADS = env.int("WEB_THREADS", default=DATABASE_POOL_SIZE)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     from myproject.dbpool import RecentUseCheck
 
-    # A connection given back less than a second ago is handed out again unchecked.
-    health = RecentUseCheck(fresh_for=1.0)
+    # A connection in use less than a second ago is handed out again unchecked.
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
         "max_size": DATABASE_POOL_SIZE,
         "timeout": 10,
-        "check": health.check,
-        "reset": health.reset,
+        "check": RecentUseCheck(fresh_for=1.0),
     }
     if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
         # Parameters sent apart from the SQL, so that psycopg can prepare a statement on a

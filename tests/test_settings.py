@@ -57,23 +57,22 @@ class FakeConnection:
     """Stands for a psycopg connection: the health check only ever hands it on."""
 
 
-def test_a_connection_given_back_a_moment_ago_is_handed_out_without_a_round_trip(monkeypatch):
+def test_a_connection_in_use_a_moment_ago_is_handed_out_without_a_round_trip(monkeypatch):
     asked = []
     monkeypatch.setattr(ConnectionPool, "check_connection", staticmethod(asked.append))
-    clock = iter([100.0, 100.5, 200.0, 201.5])  # given back, handed out, given back, handed out
+    clock = iter([100.0, 100.5, 101.4, 101.5, 102.5])  # the moments of handing out
     monkeypatch.setattr(time, "monotonic", lambda: next(clock))
-    health, connection = RecentUseCheck(fresh_for=1.0), FakeConnection()
+    check, connection, other = RecentUseCheck(fresh_for=1.0), FakeConnection(), FakeConnection()
 
-    health.check(connection)  # never given back: a new connection, or one the pool just made
+    check(connection)  # never handed out: a new connection, or one the pool just made
     assert asked == [connection]
-    health.reset(connection)
-    health.check(connection)  # half a second later: the server is not asked
+    check(connection)  # half a second later: the server is not asked
+    check(connection)  # nor 0.9 s after that
     assert asked == [connection]
-    health.reset(connection)
-    health.check(connection)  # 1.5 s later: it is
-    assert asked == [connection, connection]
-    health.check(connection)  # handed out twice without being given back: asked again
-    assert asked == [connection, connection, connection]
+    check(other)  # each connection on its own
+    assert asked == [connection, other]
+    check(connection)  # 1.1 s later: it is
+    assert asked == [connection, other, connection]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -82,7 +81,7 @@ def test_a_pooled_connection_that_died_while_idle_is_replaced_before_a_request_s
     if connection.vendor != "postgresql":
         assert pool is None  # SQLite opens its file per request: nothing to check
         return
-    monkeypatch.setattr(pool["check"].__self__, "fresh_for", 0.0)  # all count as idle for long
+    monkeypatch.setattr(pool["check"], "fresh_for", 0.0)  # all count as idle for long
     connection.ensure_connection()
     connection.close()  # back to the pool, with any others it holds
     database = connection.settings_dict
