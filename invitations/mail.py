@@ -7,6 +7,7 @@ import logging
 import secrets
 import smtplib
 from dataclasses import dataclass
+from datetime import datetime
 from email.headerregistry import BaseHeader, HeaderRegistry
 
 from django.conf import settings
@@ -59,7 +60,13 @@ class _ReusingHeaderRegistry(HeaderRegistry):
         return self._classes[key]
 
     def __call__(self, name: str, value):
-        return self._parse(name, value) if type(value) is str else super().__call__(name, value)
+        if type(value) is datetime:
+            # Django dates each mail with a datetime (the Date header). It is written out to the
+            # second, so the header parsed for the first mail of a second serves its others.
+            value = value.replace(microsecond=0)
+        elif type(value) is not str:
+            return super().__call__(name, value)
+        return self._parse(name, value)
 
 
 @functools.cache
@@ -75,11 +82,31 @@ class InvitationEmail(EmailMultiAlternatives):
     def message(self, *, policy: email.policy.Policy = email.policy.default):
         message = super().message(policy=_reusing_headers(policy))
         if message.is_multipart():
-            # Left to choose, email.generator draws a 63-bit boundary and compiles a regular
-            # expression to prove no line of the text holds it (a quarter of the time this
-            # class takes). 128 random bits cannot occur in text we rendered ourselves.
-            message.set_boundary(f"=={secrets.token_hex(16)}==")
+            message.set_boundary(self._boundary())
         return message
+
+    def _boundary(self) -> str:
+        """The process's boundary, unless a body holds it: then one drawn for this mail alone.
+
+        Left to choose, email.generator draws a 63-bit boundary and compiles a regular
+        expression to prove no line of the text holds it (a quarter of the time this class
+        took). 128 random bits cannot occur in text we rendered ourselves unless someone who
+        has seen them puts them there, and a plain search of the bodies rules that out; the
+        bodies' encodings (7bit, 8bit, quoted-printable or base64) cannot make up `=` signs
+        that are not in them. One boundary for all mails makes their Content-Type one header,
+        parsed once.
+        """
+        bodies = [self.body, *(content for content, _ in self.alternatives if isinstance(content, str))]
+        if any(_BOUNDARY in body for body in bodies):
+            return _new_boundary()
+        return _BOUNDARY
+
+
+def _new_boundary() -> str:
+    return f"=={secrets.token_hex(16)}=="
+
+
+_BOUNDARY = _new_boundary()
 
 
 SUBJECT_TEMPLATE = "invitations/email/subject.txt"

@@ -2,6 +2,8 @@ import email
 import email.policy
 import re
 import smtplib
+from datetime import UTC, datetime
+from email.utils import format_datetime
 
 import pytest
 from django.contrib.auth.models import User
@@ -226,7 +228,10 @@ def test_message_serialises_exactly_as_django_would(policy):
     for number, sender in enumerate(senders * 2):
         invitation = Invitation(email=f"zoë{number}@exämple.com", sender=sender)
         message = mail.build_message(invitation, key=f"k3y{number}" * 10)
-        headers = {"Date": f"Sun, 22 Nov 2026 06:00:0{number} +0000", "Message-ID": f"<{number}@example.com>"}
+        # Django dates a mail with a datetime; a header may be given as a string too.
+        date = datetime(2026, 11, 22, 6, 0, number, 1000 * number, tzinfo=UTC)
+        date_header = date if number % 2 else format_datetime(date)
+        headers = {"Date": date_header, "Message-ID": f"<{number}@example.com>"}
         message.extra_headers = headers
         stock = EmailMultiAlternatives(
             subject=message.subject,
@@ -247,13 +252,32 @@ def test_message_serialises_exactly_as_django_would(policy):
         assert ours.as_bytes(policy=narrow) == theirs.as_bytes(policy=narrow)
 
 
-def test_message_parses_back_into_its_two_bodies_with_a_fresh_boundary_each_time():
+def test_mails_share_a_boundary_that_parses_back_into_their_two_bodies():
+    messages = [mail.build_message(invitation_from(name), key="k3y") for name in ("Grace", "Ada")]
+
+    serialised = [message.message(policy=email.policy.SMTP).as_bytes() for message in messages]
+
+    boundaries = {email.message_from_bytes(raw).get_boundary() for raw in serialised}
+    assert len(boundaries) == 1
+    assert re.fullmatch(r"==[0-9a-f]{32}==", boundaries.pop())
+    for message, raw in zip(messages, serialised, strict=True):
+        parsed = email.message_from_bytes(raw, policy=email.policy.default)
+        for subtype, body in (("plain", message.body), ("html", html_body(message))):
+            assert parsed.get_body((subtype,)).get_content().replace("\r\n", "\n") == body
+
+
+@pytest.mark.parametrize("subtype", ["plain", "html"])
+def test_a_body_that_holds_the_shared_boundary_gets_one_of_its_own(subtype):
+    shared = mail.build_message(invitation_from("Ada"), key="k").message().get_boundary()
     message = mail.build_message(invitation_from("Grace"), key="k3y")
+    if subtype == "plain":
+        message.body += f"\n--{shared}\n"
+    else:
+        message.alternatives = []
+        message.attach_alternative(f"<p>\n--{shared}--\n</p>", "text/html")
 
-    first, second = (message.message(policy=email.policy.SMTP).as_bytes() for _ in range(2))
+    parsed = email.message_from_bytes(message.message().as_bytes(), policy=email.policy.default)
 
-    parsed = email.message_from_bytes(first, policy=email.policy.default)
-    assert parsed.get_boundary() != email.message_from_bytes(second).get_boundary()
+    assert parsed.get_boundary() != shared
     assert re.fullmatch(r"==[0-9a-f]{32}==", parsed.get_boundary())
-    for subtype, body in (("plain", message.body), ("html", html_body(message))):
-        assert parsed.get_body((subtype,)).get_content().replace("\r\n", "\n") == body
+    assert f"--{shared}" in parsed.get_body((subtype,)).get_content()

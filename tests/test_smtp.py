@@ -207,3 +207,26 @@ def test_djangos_backend_sends_over_the_pipelining_connection(handler, settings)
 
     assert sent == 1
     assert [recipients for _, recipients, _ in handler.accepted] == [["a@example.com"]]
+
+
+def test_the_backend_parses_an_address_once_and_refuses_a_bad_one_every_time(monkeypatch, settings):
+    parsed, djangos = [], smtp.smtp.EmailBackend.prep_address
+
+    def counting(self, *args):
+        parsed.append(args)
+        return djangos(self, *args)
+
+    monkeypatch.setattr(smtp.smtp.EmailBackend, "prep_address", counting)
+    options = {"host": "127.0.0.1", "port": 25}
+    settings.MAILERS = {"default": {"BACKEND": "invitations.smtp.EmailBackend", "OPTIONS": options}}
+    backend = mailers.default
+
+    for _ in range(3):
+        assert backend.prep_address("Invitations <from@exämple.com>") == "from@xn--exmple-cua.com"
+        assert backend.prep_address("from@exämple.com", force_ascii=False) == "from@exämple.com"
+        with pytest.raises(ValueError, match="Invalid address"):
+            backend.prep_address("ada@example.com\nBcc: all@example.com")
+
+    assert parsed.count(("Invitations <from@exämple.com>", True)) == 1
+    assert parsed.count(("from@exämple.com", False)) == 1
+    assert parsed.count(("ada@example.com\nBcc: all@example.com", True)) == 3
