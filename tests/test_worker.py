@@ -2,6 +2,7 @@
 
 import asyncio
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -168,6 +169,16 @@ def test_runworker_makes_room_in_the_pool_for_every_consumer(started, monkeypatc
     call_command("runworker", "send-invite", "--concurrency", "8")
 
     assert connections.settings["default"]["OPTIONS"]["pool"]["max_size"] == 9
+
+
+def test_runworker_hands_the_gil_on_sooner_than_python_does(started):
+    default = sys.getswitchinterval()
+    try:
+        call_command("runworker", "send-invite")
+
+        assert sys.getswitchinterval() == pytest.approx(0.001)  # Python: 0.005
+    finally:
+        sys.setswitchinterval(default)
 
 
 def test_runworker_refuses_a_concurrency_below_one(started):
