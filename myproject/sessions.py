@@ -14,6 +14,8 @@ class SessionStore(db.SessionStore):
     clearing expired sessions are Django's, and so is the async `aload()`.
     """
 
+    _COLUMNS = ("session_data", "session_key", "expire_date")
+
     def load(self) -> dict:
         data = self._session_data_from_db()
         if data is None:
@@ -24,12 +26,12 @@ class SessionStore(db.SessionStore):
     def _session_data_from_db(self) -> str | None:
         if self.session_key is None:
             return None
-        model = self.model
-        connection = connections[router.db_for_read(model)]
-        q, column = connection.ops.quote_name, lambda name: q(model._meta.get_field(name).column)
+        meta = self.model._meta
+        connection = connections[router.db_for_read(self.model)]
+        data, key, expiry = (connection.ops.quote_name(meta.get_field(name).column) for name in self._COLUMNS)
         sql = (
-            f"SELECT {column('session_data')} FROM {q(model._meta.db_table)}"  # noqa: S608
-            f" WHERE {column('session_key')} = %s AND {column('expire_date')} > %s"
+            f"SELECT {data} FROM {connection.ops.quote_name(meta.db_table)}"  # noqa: S608
+            f" WHERE {key} = %s AND {expiry} > %s"
         )
         now = connection.ops.adapt_datetimefield_value(timezone.now())
         with connection.cursor() as cursor:
