@@ -1,7 +1,9 @@
 """The pipelining SMTP connection against a real SMTP server (aiosmtpd) on loopback."""
 
+import random
 import smtplib
 from dataclasses import dataclass, field
+from functools import partial
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -230,3 +232,64 @@ def test_the_backend_parses_an_address_once_and_refuses_a_bad_one_every_time(mon
     assert parsed.count(("Invitations <from@exämple.com>", True)) == 1
     assert parsed.count(("from@exämple.com", False)) == 1
     assert parsed.count(("ada@example.com\nBcc: all@example.com", True)) == 3
+
+
+def _plain_addresses(count: int) -> list[str]:
+    """Dot-atom local parts of every atext character, at domains of letters, digits and hyphens."""
+    rnd = random.Random(5)
+
+    def atoms(alphabet: str) -> str:
+        runs = ("".join(rnd.choices(alphabet, k=rnd.randint(1, 4))) for _ in range(rnd.randint(1, 3)))
+        return ".".join(runs)
+
+    return [f"{atoms(ATEXT)}@{atoms('aZ09-')}" for _ in range(count)]
+
+
+ATEXT = "aZ09!#$%&'*+/=?^_`{|}~-"
+NOT_PLAIN = [
+    "Ada <ada@example.com>",
+    "ada@exämple.com",
+    "adä@example.com",
+    '"ada lovelace"@example.com',
+    "ada..lovelace@example.com",
+    ".ada@example.com",
+    "ada.@example.com",
+    "ada@example..com",
+    "ada@example_com",
+    "ada@[127.0.0.1]",
+    "ada(comment)@example.com",
+    " ada@example.com",
+    "ada@example.com ",
+    "ada@example.com\n",
+    "ada@example.com\nBcc: all@example.com",
+    "ada@example.com, bob@example.com",
+    "webmaster",
+    "@example.com",
+    "",
+]
+
+
+@pytest.mark.parametrize("force_ascii", [True, False])
+def test_a_plain_address_is_not_parsed_and_comes_out_as_djangos(monkeypatch, settings, force_ascii):
+    options = {"host": "127.0.0.1", "port": 25}
+    settings.MAILERS = {"default": {"BACKEND": "invitations.smtp.EmailBackend", "OPTIONS": options}}
+    backend, djangos = mailers.default, smtp.smtp.EmailBackend.prep_address
+
+    def outcome(prep, address):
+        try:
+            return prep(address, force_ascii)
+        except ValueError as error:
+            return type(error)
+
+    plain = _plain_addresses(3000)
+    expected = {address: outcome(partial(djangos, backend), address) for address in plain + NOT_PLAIN}
+    assert all(expected[address] == address for address in plain)
+    parsed = []
+    monkeypatch.setattr(
+        smtp.smtp.EmailBackend,
+        "prep_address",
+        lambda self, *args: parsed.append(args) or djangos(self, *args),
+    )
+
+    assert {address: outcome(backend.prep_address, address) for address in expected} == expected
+    assert sorted(address for address, _ in parsed) == sorted(NOT_PLAIN)
