@@ -93,8 +93,8 @@ def _dot_terminated(msg: bytes) -> bytes:
 # RFC 5322's dot-atom (atext runs joined by single dots) for the local part; for the domain,
 # dot-separated labels. Anything else (a display name, quotes, comments, non-ASCII, IDNA)
 # takes Django's parser.
-_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_PLAIN_ADDRESS = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
+ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+PLAIN_ADDRESS = re.compile(rf"{ATEXT}(?:\.{ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
 
 
 class SMTP(PipeliningMixin, smtplib.SMTP):
@@ -124,7 +124,7 @@ class EmailBackend(smtp.EmailBackend):
         but an ASCII dot-atom, `@` and a domain of letters, digits and hyphens parses to
         itself with no defect, whatever `force_ascii` says.
         """
-        if type(address) is str and _PLAIN_ADDRESS.fullmatch(address):
+        if type(address) is str and PLAIN_ADDRESS.fullmatch(address):
             return address
         return self._parsed_address(address, force_ascii)
 

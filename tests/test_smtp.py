@@ -1,6 +1,5 @@
 """The pipelining SMTP connection against a real SMTP server (aiosmtpd) on loopback."""
 
-import random
 import smtplib
 from dataclasses import dataclass, field
 from functools import partial
@@ -10,6 +9,7 @@ from aiosmtpd.controller import Controller
 from django.core.mail import EmailMessage, mailers
 
 from invitations import smtp
+from tests.addresses import plain_addresses
 from tests.integration.stack import free_port
 
 MESSAGE = b"Subject: hi\r\n\r\nhello\r\n.leading dot\r\n"
@@ -234,18 +234,6 @@ def test_the_backend_parses_an_address_once_and_refuses_a_bad_one_every_time(mon
     assert parsed.count(("ada@example.com\nBcc: all@example.com", True)) == 3
 
 
-def _plain_addresses(count: int) -> list[str]:
-    """Dot-atom local parts of every atext character, at domains of letters, digits and hyphens."""
-    rnd = random.Random(5)
-
-    def atoms(alphabet: str) -> str:
-        runs = ("".join(rnd.choices(alphabet, k=rnd.randint(1, 4))) for _ in range(rnd.randint(1, 3)))
-        return ".".join(runs)
-
-    return [f"{atoms(ATEXT)}@{atoms('aZ09-')}" for _ in range(count)]
-
-
-ATEXT = "aZ09!#$%&'*+/=?^_`{|}~-"
 NOT_PLAIN = [
     "Ada <ada@example.com>",
     "ada@exämple.com",
@@ -281,7 +269,7 @@ def test_a_plain_address_is_not_parsed_and_comes_out_as_djangos(monkeypatch, set
         except ValueError as error:
             return type(error)
 
-    plain = _plain_addresses(3000)
+    plain = plain_addresses(3000)
     expected = {address: outcome(partial(djangos, backend), address) for address in plain + NOT_PLAIN}
     assert all(expected[address] == address for address in plain)
     parsed = []
