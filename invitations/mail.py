@@ -17,7 +17,7 @@ from django.template.loader import get_template, render_to_string
 from django.urls import reverse
 
 from invitations.models import Invitation
-from invitations.smtp import ATEXT, PLAIN_ADDRESS
+from invitations.smtp import PLAIN_ADDRESS
 
 logger = logging.getLogger(__name__)
 
@@ -71,8 +71,8 @@ class _PlainHeader(_FoldedOnceHeader):
         return super().fold(policy=policy)
 
 
-# Django's make_msgid(): <time.pid.random@host>.
-_PLAIN_MESSAGE_ID = re.compile(rf"<{ATEXT}(?:\.{ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*>")
+# Django's make_msgid(): <time.pid.random@host>, a plain address in angle brackets.
+_PLAIN_MESSAGE_ID = re.compile(f"<{PLAIN_ADDRESS.pattern}>")
 _PLAIN = {
     "to": PLAIN_ADDRESS,
     "cc": PLAIN_ADDRESS,

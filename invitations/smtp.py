@@ -93,8 +93,8 @@ def _dot_terminated(msg: bytes) -> bytes:
 # RFC 5322's dot-atom (atext runs joined by single dots) for the local part; for the domain,
 # dot-separated labels. Anything else (a display name, quotes, comments, non-ASCII, IDNA)
 # takes Django's parser.
-ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-PLAIN_ADDRESS = re.compile(rf"{ATEXT}(?:\.{ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+PLAIN_ADDRESS = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
 
 
 class SMTP(PipeliningMixin, smtplib.SMTP):

@@ -211,18 +211,30 @@ def test_djangos_backend_sends_over_the_pipelining_connection(handler, settings)
     assert [recipients for _, recipients, _ in handler.accepted] == [["a@example.com"]]
 
 
-def test_the_backend_parses_an_address_once_and_refuses_a_bad_one_every_time(monkeypatch, settings):
-    parsed, djangos = [], smtp.smtp.EmailBackend.prep_address
+DJANGOS_PREP_ADDRESS = smtp.smtp.EmailBackend.prep_address
+
+
+@pytest.fixture
+def parsed(monkeypatch) -> list[tuple]:
+    """The arguments of every call that reaches Django's own prep_address (its parser)."""
+    calls = []
 
     def counting(self, *args):
-        parsed.append(args)
-        return djangos(self, *args)
+        calls.append(args)
+        return DJANGOS_PREP_ADDRESS(self, *args)
 
     monkeypatch.setattr(smtp.smtp.EmailBackend, "prep_address", counting)
+    return calls
+
+
+@pytest.fixture
+def backend(settings):
     options = {"host": "127.0.0.1", "port": 25}
     settings.MAILERS = {"default": {"BACKEND": "invitations.smtp.EmailBackend", "OPTIONS": options}}
-    backend = mailers.default
+    return mailers.default
 
+
+def test_the_backend_parses_an_address_once_and_refuses_a_bad_one_every_time(backend, parsed):
     for _ in range(3):
         assert backend.prep_address("Invitations <from@exämple.com>") == "from@xn--exmple-cua.com"
         assert backend.prep_address("from@exämple.com", force_ascii=False) == "from@exämple.com"
@@ -258,11 +270,7 @@ NOT_PLAIN = [
 
 
 @pytest.mark.parametrize("force_ascii", [True, False])
-def test_a_plain_address_is_not_parsed_and_comes_out_as_djangos(monkeypatch, settings, force_ascii):
-    options = {"host": "127.0.0.1", "port": 25}
-    settings.MAILERS = {"default": {"BACKEND": "invitations.smtp.EmailBackend", "OPTIONS": options}}
-    backend, djangos = mailers.default, smtp.smtp.EmailBackend.prep_address
-
+def test_a_plain_address_is_not_parsed_and_comes_out_as_djangos(backend, parsed, force_ascii):
     def outcome(prep, address):
         try:
             return prep(address, force_ascii)
@@ -270,14 +278,9 @@ def test_a_plain_address_is_not_parsed_and_comes_out_as_djangos(monkeypatch, set
             return type(error)
 
     plain = plain_addresses(3000)
-    expected = {address: outcome(partial(djangos, backend), address) for address in plain + NOT_PLAIN}
+    djangos = partial(DJANGOS_PREP_ADDRESS, backend)
+    expected = {address: outcome(djangos, address) for address in plain + NOT_PLAIN}
     assert all(expected[address] == address for address in plain)
-    parsed = []
-    monkeypatch.setattr(
-        smtp.smtp.EmailBackend,
-        "prep_address",
-        lambda self, *args: parsed.append(args) or djangos(self, *args),
-    )
 
     assert {address: outcome(backend.prep_address, address) for address in expected} == expected
     assert sorted(address for address, _ in parsed) == sorted(NOT_PLAIN)
