@@ -1,4 +1,5 @@
 import email
+import email.headerregistry
 import email.policy
 import re
 import smtplib
@@ -333,3 +334,15 @@ def test_every_plain_address_is_left_unparsed_and_written_out_as_the_stdlib_woul
 
         assert isinstance(header, mail._PlainHeader)
         assert header.fold(policy=email.policy.SMTP) == theirs("To", address).fold(policy=email.policy.SMTP)
+        assert header.groups == theirs("To", address).groups
+
+
+def test_the_addresses_of_a_plain_to_are_read_without_parsing_it(monkeypatch):
+    """Django reads the addresses of every mail's To; they come without the parse."""
+    theirs, parses = HeaderRegistry()("To", "ada@example.com"), []
+    monkeypatch.setattr(email.headerregistry.parser, "get_address_list", parses.append)
+    header = mail._reusing_headers(email.policy.SMTP).header_factory("To", "ada@example.com")
+
+    assert header.addresses == theirs.addresses
+    assert (header.addresses[0].username, header.addresses[0].domain) == ("ada", "example.com")
+    assert parses == []
