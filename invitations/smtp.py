@@ -30,8 +30,8 @@ class PipeliningMixin:
             to_addrs = [to_addrs]
         size = [f"size={len(msg)}"] if self.has_extn("size") else []
         commands = [
-            _command("mail", f"from:{smtplib.quoteaddr(from_addr)}", [*size, *mail_options]),
-            *(_command("rcpt", f"to:{smtplib.quoteaddr(address)}", rcpt_options) for address in to_addrs),
+            _command("mail", f"from:{quoteaddr(from_addr)}", [*size, *mail_options]),
+            *(_command("rcpt", f"to:{quoteaddr(address)}", rcpt_options) for address in to_addrs),
             _command("data"),
         ]
         self.send("".join(commands))
@@ -73,6 +73,14 @@ class PipeliningMixin:
             self.send(b".\r\n")
             self.getreply()
         self._rset()
+
+
+def quoteaddr(address) -> str:
+    """smtplib's quoteaddr, without parsing a plain address (see PLAIN_ADDRESS): that comes out
+    as itself in angle brackets, and the parse cost 8 µs twice a mail."""
+    if type(address) is str and PLAIN_ADDRESS.fullmatch(address):
+        return f"<{address}>"
+    return smtplib.quoteaddr(address)
 
 
 def _command(verb: str, argument: str = "", options=()) -> str:

@@ -284,3 +284,15 @@ def test_a_plain_address_is_not_parsed_and_comes_out_as_djangos(backend, parsed,
 
     assert {address: outcome(backend.prep_address, address) for address in expected} == expected
     assert sorted(address for address, _ in parsed) == sorted(NOT_PLAIN)
+
+
+def test_a_plain_address_is_quoted_as_smtplib_quotes_it_without_a_parse(monkeypatch):
+    plain = plain_addresses(3000)
+    expected = {address: smtplib.quoteaddr(address) for address in plain + NOT_PLAIN}
+    assert {address: smtp.quoteaddr(address) for address in expected} == expected
+
+    parsed = []
+    monkeypatch.setattr(smtplib.email.utils, "parseaddr", parsed.append)
+    for address in plain:
+        smtp.quoteaddr(address)
+    assert parsed == []

@@ -1,6 +1,7 @@
 """The draining worker, with the in-memory channel layer and a recording application."""
 
 import asyncio
+import gc
 import signal
 import sys
 import threading
@@ -179,6 +180,15 @@ def test_runworker_hands_the_gil_on_sooner_than_python_does(started):
         assert sys.getswitchinterval() == pytest.approx(0.001)  # Python: 0.005
     finally:
         sys.setswitchinterval(default)
+
+
+def test_runworker_keeps_its_start_up_objects_out_of_garbage_collections(started):
+    try:
+        call_command("runworker", "send-invite")
+
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
 
 
 def test_runworker_refuses_a_concurrency_below_one(started):
