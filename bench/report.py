@@ -45,6 +45,7 @@ def rows(sizes: dict) -> list[Row]:
     s1, s3 = sizes["s1_smtp_ms"], sizes["s3_smtp_ms"]
     s2_fast = f"{sizes['s2_n']:,} queued, SMTP 0 ms"
     s2_slow = f"{sizes['s2_slow_n']:,} queued, SMTP 200 ms/msg + 150 ms/conn"
+    s4 = f"{sizes['s4_n']:,} queued, SMTP {sizes['s4_smtp_ms']} ms"
     return [
         Row("s1", f"POST p50, c=1, SMTP {s1} ms", "c1_p50_ms", "project", "inline", "ms", False,
             "p50 ≥ 20× faster", lambda a, b: b / a >= 20),
@@ -65,8 +66,10 @@ def rows(sizes: dict) -> list[Row]:
             f"≤ {s3 + 10} ms", lambda a, b: a <= s3 + 10),
         Row("s3", f"commit → sent p99, 20/s, SMTP {s3} ms", "e2e_p99_ms", "project", "celery", "ms", False,
             f"≤ {s3 + 40} ms", lambda a, b: a <= s3 + 40),
-        Row("s4", f"throughput, {sizes['s4_n']:,} queued, SMTP {sizes['s4_smtp_ms']} ms: 2 workers vs 1",
-            "throughput", "workers_2", "workers_1", "/s", True, "≥ 1.8×", lambda a, b: a / b >= 1.8),
+        Row("s4", f"throughput while every worker sends, {s4}: 2 workers vs 1", "steady_throughput",
+            "workers_2", "workers_1", "/s", True, "≥ 1.8×", lambda a, b: a / b >= 1.8),
+        Row("s4", "… from the first mail to the last (the later worker's start-up included)", "throughput",
+            "workers_2", "workers_1", "/s", True),
         Row("s4", f"cores busy on the whole machine (of {os.cpu_count()}) while draining",
             "machine_busy_cores", "workers_2", "workers_1", "", False),
         Row("s4", "CPU time of the whole machine per mail delivered", "machine_cpu_ms_per_mail", "workers_2",

@@ -46,7 +46,10 @@ NOTES = [
     "channels-redis checks capacity and expiry when sending, so the runner publishes with its own "
     "capacity (the product's is 1000) and the workers run with CHANNEL_EXPIRY and "
     "INVITATION_REPUBLISH_AFTER of 3600 s: the whole backlog stays queued, as in Celery's broker, "
-    "and the sweep does not re-publish it mid-run. Throughput is (N − 1) / (last `sent` − first `sent`).",
+    "and the sweep does not re-publish it mid-run. Throughput is (N − 1) / (last `sent` − first `sent`). "
+    "Scenario 4's target is the rate while both workers send: from the first `sent` of the worker that "
+    "started last to the last `sent` of the one that finished first (each worker imports Django and warms "
+    "up in its own time, up to 0.3 s apart here); the whole span is reported below it.",
     "Celery runs `--pool solo --concurrency 1` (the task runs in the process that reads the queue, no "
     "pipe hop to a child, one process like the product's worker), default prefetch, "
     "`--without-gossip --without-mingle --without-heartbeat`, and keeps its PostgreSQL connection "
