@@ -17,9 +17,9 @@ SWITCH_INTERVAL = 0.001
 
 
 def freeze_startup_objects() -> None:
-    """Keep what start-up made (Django, the apps, about 118,000 objects) out of every garbage
-    collection. They live as long as the process; each full collection walked them all, a
-    ~95 ms pause for every consumer, for nothing (the stdlib's advice for gc.freeze)."""
+    """Keep what start-up made (Django, the apps: about 118,000 objects) out of every garbage
+    collection. They live as long as the process, yet each full collection walked them all:
+    a pause of about 95 ms for every consumer at once, for nothing."""
     gc.collect()
     gc.freeze()
 
