@@ -16,6 +16,7 @@ import signal
 import sys
 import time
 import traceback
+from collections import defaultdict
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -170,15 +171,18 @@ def keep_earlier(earlier: dict, config: Config, results: dict, meta: dict) -> No
 
     running = {SCENARIOS[number][0] for number in config.scenarios}
     kept = sorted(key for key in earlier["results"] if key not in running)
+    # A scenario the earlier run had kept itself comes from the run that measured it.
+    earlier_run = f"{earlier['meta']['started']} ({earlier['meta']['machine']['git']})"
     for key in kept:
         results[key] = earlier["results"][key]
         meta.setdefault("foreign_cores", {})[key] = earlier["meta"].get("foreign_cores", {}).get(key, [])
+        meta.setdefault("measured_in", {})[key] = earlier["meta"].get("measured_in", {}).get(key, earlier_run)
     if kept:
-        meta["kept"] = (
-            f"Scenarios {', '.join(key[1] for key in kept)} come from the run of "
-            f"{earlier['meta']['started']} ({earlier['meta']['machine']['git']}), with its sizes; "
-            "the others were run again."
-        )
+        runs = defaultdict(list)
+        for key in kept:
+            runs[meta["measured_in"][key]].append(key[1])
+        sources = "; ".join(f"scenarios {', '.join(ids)} from the run of {run}" for run, ids in runs.items())
+        meta["kept"] = f"S{sources[1:]}, each with its sizes; the others were run again."
         for key, value in earlier["meta"]["sizes"].items():
             if key.split("_")[0] in kept:
                 config.sizes[key] = value
