@@ -182,7 +182,7 @@ def keep_earlier(earlier: dict, config: Config, results: dict, meta: dict) -> No
         for key in kept:
             runs[meta["measured_in"][key]].append(key[1])
         sources = "; ".join(f"scenarios {', '.join(ids)} from the run of {run}" for run, ids in runs.items())
-        meta["kept"] = f"S{sources[1:]}, each with its sizes; the others were run again."
+        meta["kept"] = f"{sources[:1].upper()}{sources[1:]}, each with its sizes; the others were run again."
         for key, value in earlier["meta"]["sizes"].items():
             if key.split("_")[0] in kept:
                 config.sizes[key] = value
