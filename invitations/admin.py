@@ -46,12 +46,25 @@ class InvitationAdmin(admin.ModelAdmin):
         # The address of an existing invitation is history; invite again instead.
         return [*self.readonly_fields, "email"] if obj else self.readonly_fields
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if change:
+            return form
+
+        class AddInvitationForm(form):
+            """The admin's add form knows its sender while it validates: the same screen
+            (open invitation, hourly limit) applies as on /invites/new/."""
+
+            def __init__(self, *args, **form_kwargs):
+                super().__init__(*args, sender=request.user, **form_kwargs)
+
+        return AddInvitationForm
+
     def save_form(self, request, form, change):
         if change:
             # Every field of an existing invitation is read-only, and InvitationForm.save()
             # refuses commit=False: there is nothing to save.
             return form.instance
-        form.sender = request.user
         return form.save()  # creates the row and queues it on commit
 
     def save_model(self, request, obj, form, change):

@@ -135,17 +135,22 @@ def _update_own_claim(invitation: Invitation, *, worker: str, **fields) -> bool:
     updated = Invitation.objects.filter(pk=invitation.pk, status=Status.SENDING, claimed_by=worker).update(
         claimed_at=None, **fields
     )
-    for name, value in fields.items():
+    for name, value in {**fields, "claimed_at": None}.items():
         setattr(invitation, name, value)
     return bool(updated)
 
 
 def _record_sent(invitation: Invitation, *, worker: str, key: str) -> DeliveryOutcome:
-    stamp = {"sent": timezone.now(), "key_digest": key_digest(key)}
-    if not Invitation.objects.stamp_sent(invitation.pk, worker=worker, **stamp):
+    stamped = _update_own_claim(
+        invitation,
+        worker=worker,
+        status=Status.SENT,
+        sent=timezone.now(),
+        key_digest=key_digest(key),
+        last_error="",
+    )
+    if not stamped:
         logger.warning("invitation id=%s was sent after its claim expired", invitation.pk)
-    for name, value in {**stamp, "status": Status.SENT, "last_error": "", "claimed_at": None}.items():
-        setattr(invitation, name, value)
     return DeliveryOutcome.SENT
 
 

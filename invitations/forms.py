@@ -7,6 +7,7 @@ from django.contrib.auth.forms import UserCreationForm
 
 from invitations import services
 from invitations.models import Invitation
+from invitations.services import BulkResult
 
 MAX_BULK_ADDRESSES = 10_000
 MAX_CSV_BYTES = 2 * 1024 * 1024
@@ -33,14 +34,19 @@ class InvitationForm(forms.ModelForm):
         pass
 
     def clean(self):
-        email = self.cleaned_data.get("email")  # None when the address itself is invalid
-        checks = services.invitation_checks(email=email, sender=self.sender)  # one query for both
-        if checks.already_invited:
+        email = self.cleaned_data.get("email")
+        if email is None:  # the address itself is invalid; the sender may be over the limit too
+            result = BulkResult.RATE_LIMITED if services.rate_quota(sender=self.sender) == 0 else None
+        else:
+            [(email, result)] = services.invitations_screen(emails=[email], sender=self.sender)
+        if result == BulkResult.INVALID:
+            self.add_error("email", forms.ValidationError("Enter a valid email address.", code="invalid"))
+        elif result == BulkResult.ALREADY_INVITED:
             error = forms.ValidationError(
                 "%(email)s already has an open invitation.", code="already_invited", params={"email": email}
             )
             self.add_error("email", error)
-        if checks.quota == 0:
+        elif result == BulkResult.RATE_LIMITED:
             raise forms.ValidationError(
                 "You have reached the limit of invitations per hour. Try again later.", code="rate_limited"
             )
@@ -51,6 +57,33 @@ class InvitationForm(forms.ModelForm):
             raise ValueError("InvitationForm.save() always commits: the row is the outbox.")
         self.instance = services.invitation_create(email=self.cleaned_data["email"], sender=self.sender)
         return self.instance
+
+
+def addresses_from_csv(text: str) -> list[str]:
+    """The values of the one `email` column (any case) of a CSV text; ValidationError if it has
+    none, has two, or is not CSV."""
+    try:
+        reader = csv.DictReader(io.StringIO(text))
+        columns = [name for name in reader.fieldnames or [] if (name or "").strip().lower() == "email"]
+        if not columns:
+            raise forms.ValidationError("The CSV file has no “email” column.", code="no_email_column")
+        if len(columns) > 1:
+            raise forms.ValidationError(
+                "The CSV file has %(count)d “email” columns (%(names)s): keep one.",
+                code="duplicate_email_column",
+                params={"count": len(columns), "names": ", ".join(columns)},
+            )
+        return [row[columns[0]] or "" for row in reader]
+    except csv.Error as error:
+        if "field larger than field limit" in str(error):
+            raise forms.ValidationError(
+                "A field of the CSV file is longer than %(limit)s characters.",
+                code="field_too_long",
+                params={"limit": f"{csv.field_size_limit():,}"},
+            ) from error
+        raise forms.ValidationError(
+            "The CSV file could not be read (%(error)s).", code="bad_csv", params={"error": error}
+        ) from error
 
 
 class BulkInvitationForm(forms.Form):
@@ -70,13 +103,10 @@ class BulkInvitationForm(forms.Form):
         if upload.size > MAX_CSV_BYTES:
             raise forms.ValidationError("The CSV file is larger than 2 MB.", code="too_large")
         try:
-            reader = csv.DictReader(io.StringIO(upload.read().decode("utf-8-sig")))
-            fields = {(name or "").strip().lower(): name for name in reader.fieldnames or []}
-            if "email" not in fields:
-                raise forms.ValidationError("The CSV file has no “email” column.", code="no_email_column")
-            return [row[fields["email"]] or "" for row in reader]
-        except (UnicodeDecodeError, csv.Error) as error:
-            raise forms.ValidationError("The file is not a UTF-8 CSV file.", code="bad_csv") from error
+            text = upload.read().decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            raise forms.ValidationError("The CSV file is not UTF-8 text.", code="bad_csv") from error
+        return addresses_from_csv(text)
 
     def clean(self):
         cleaned = super().clean()
@@ -93,17 +123,12 @@ class BulkInvitationForm(forms.Form):
 
 
 class AcceptForm(UserCreationForm):
-    """Sign-up for an invitee: the e-mail is the invited address and cannot change."""
+    """Sign-up for an invitee: the e-mail is the invited address and cannot change.
+
+    services.invitation_accept saves the user (`form.save(commit=False)`) with the acceptance.
+    """
 
     def __init__(self, *args, invitation: Invitation, **kwargs):
         super().__init__(*args, **kwargs)
-        self.invitation = invitation
-        # Lets the similarity validator compare the password with the address.
+        # The invited address, also for the similarity validator to compare the password with.
         self.instance.email = invitation.email
-
-    def save(self, commit: bool = True):
-        user = super().save(commit=False)
-        user.email = self.invitation.email
-        if commit:
-            user.save()
-        return user

@@ -1,15 +1,9 @@
 """Build the invitation e-mail and send it over a reused connection."""
 
 import contextlib
-import email.policy
-import functools
 import logging
-import re
-import secrets
 import smtplib
 from dataclasses import dataclass
-from datetime import datetime
-from email.headerregistry import Address, AddressHeader, BaseHeader, Group, HeaderRegistry
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, mailers
@@ -17,156 +11,12 @@ from django.template.loader import get_template, render_to_string
 from django.urls import reverse
 
 from invitations.models import Invitation
-from invitations.smtp import PLAIN_ADDRESS
 
 logger = logging.getLogger(__name__)
 
 
 def accept_url(key: str) -> str:
     return settings.SITE_URL + reverse("invitations:accept", kwargs={"key": key})
-
-
-class _FoldedOnceHeader(BaseHeader):
-    """A header that folds itself once per line settings, and then reuses the lines."""
-
-    def fold(self, *, policy):
-        # What BaseHeader.fold reads from the policy.
-        lines = (policy.max_line_length, policy.linesep, policy.utf8)
-        folded = self.__dict__.setdefault("_folded", {})
-        if lines not in folded:
-            folded[lines] = super().fold(policy=policy)
-        return folded[lines]
-
-
-class _PlainHeader(_FoldedOnceHeader):
-    """A header whose value is known to parse to itself, parsed only if someone looks inside.
-
-    Every mail has its own To and Message-ID, and parsing them was about a quarter of the
-    time the email package spent on a mail. Written out, such a header is its name and its
-    value; its parse tree and defects are computed, as BaseHeader would have, on first use.
-    """
-
-    @classmethod
-    def unparsed(cls, name: str, value: str) -> "_PlainHeader":
-        header = str.__new__(cls, value)
-        header._name = name
-        if isinstance(header, AddressHeader):
-            # The one address a plain value is, as the parser would make it. Django reads the
-            # addresses of every mail's To (to IDNA-encode their domains): parsing them for
-            # that was over a quarter of the time message() and as_bytes() took.
-            username, _, domain = value.partition("@")
-            header._groups, header._addresses = (Group(None, [Address("", username, domain)]),), None
-        return header
-
-    def __getattr__(self, attribute: str):
-        # Reached only for an attribute not set yet: those BaseHeader.init would have set.
-        if attribute.startswith("__") or "_parsed" in self.__dict__:
-            raise AttributeError(attribute)
-        self.__dict__["_parsed"] = True
-        parsed = {"defects": []}
-        self.parse(str(self), parsed)
-        del parsed["decoded"]  # the value itself: that is what makes the header plain
-        self.init(self._name, **parsed)
-        return getattr(self, attribute)
-
-    def fold(self, *, policy):
-        line = f"{self._name}: {self}"
-        if not policy.max_line_length or len(line) <= policy.max_line_length:
-            return line + policy.linesep
-        return super().fold(policy=policy)
-
-
-# Django's make_msgid(): <time.pid.random@host>, a plain address in angle brackets.
-_PLAIN_MESSAGE_ID = re.compile(f"<{PLAIN_ADDRESS.pattern}>")
-_PLAIN = {
-    "to": PLAIN_ADDRESS,
-    "cc": PLAIN_ADDRESS,
-    "reply-to": PLAIN_ADDRESS,
-    "message-id": _PLAIN_MESSAGE_ID,
-}
-
-
-class _ReusingHeaderRegistry(HeaderRegistry):
-    """Parses and folds each distinct header once.
-
-    Parsing and folding headers is most of the time Python's email package spends turning a
-    mail into bytes, and the stdlib registry even makes a new class for every header it
-    parses. Yet most headers of our mails are the same in each (MIME-Version, the
-    Content-Types and Content-Transfer-Encodings, From, the Subject of one sender). Parsed
-    headers are immutable str subclasses, so one object, folded once, serves every message;
-    the LRU bound keeps those that differ per mail (To, Date, Message-ID, the boundary) from
-    piling up.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(base_class=_FoldedOnceHeader)
-        self._classes: dict[str, type] = {}
-        self._plain_classes: dict[str, type] = {}
-        self._parse = functools.lru_cache(maxsize=256)(super().__call__)
-
-    def __getitem__(self, name: str) -> type:
-        key = name.lower()
-        if key not in self._classes:
-            self._classes[key] = super().__getitem__(name)
-        return self._classes[key]
-
-    def _plain(self, name: str, value: str) -> _PlainHeader | None:
-        key = name.lower()
-        plain = _PLAIN.get(key)
-        if plain is None or not plain.fullmatch(value):
-            return None
-        if key not in self._plain_classes:
-            self._plain_classes[key] = type(f"_Plain{name}", (_PlainHeader, self[name]), {})
-        return self._plain_classes[key].unparsed(name, value)
-
-    def __call__(self, name: str, value):
-        if type(value) is datetime:
-            # Django dates each mail with a datetime (the Date header). It is written out to the
-            # second, so the header parsed for the first mail of a second serves its others.
-            value = value.replace(microsecond=0)
-        elif type(value) is not str:
-            return super().__call__(name, value)
-        return self._plain(name, value) or self._parse(name, value)
-
-
-@functools.cache
-def _reusing_headers(policy: email.policy.Policy) -> email.policy.Policy:
-    if not isinstance(policy, email.policy.EmailPolicy):
-        return policy
-    return policy.clone(header_factory=_ReusingHeaderRegistry())
-
-
-class InvitationEmail(EmailMultiAlternatives):
-    """Serialises to the same bytes as any EmailMultiAlternatives, in about half the time."""
-
-    def message(self, *, policy: email.policy.Policy = email.policy.default):
-        message = super().message(policy=_reusing_headers(policy))
-        if message.is_multipart():
-            message.set_boundary(self._boundary())
-        return message
-
-    def _boundary(self) -> str:
-        """The process's boundary, unless a body holds it: then one drawn for this mail alone.
-
-        Left to choose, email.generator draws a 63-bit boundary and compiles a regular
-        expression to prove no line of the text holds it (a quarter of the time this class
-        took). 128 random bits cannot occur in text we rendered ourselves unless someone who
-        has seen them puts them there, and a plain search of the bodies rules that out; the
-        bodies' encodings (7bit, 8bit, quoted-printable or base64) cannot make up `=` signs
-        that are not in them. One boundary for all mails makes their Content-Type one header,
-        parsed once.
-        """
-        bodies = [self.body, *(content for content, _ in self.alternatives if isinstance(content, str))]
-        if any(_BOUNDARY in body for body in bodies):
-            return _new_boundary()
-        return _BOUNDARY
-
-
-def _new_boundary() -> str:
-    return f"=={secrets.token_hex(16)}=="
-
-
-_BOUNDARY = _new_boundary()
 
 
 SUBJECT_TEMPLATE = "invitations/email/subject.txt"
@@ -191,7 +41,7 @@ def build_message(invitation: Invitation, *, key: str) -> EmailMultiAlternatives
     subject = render_to_string(SUBJECT_TEMPLATE, context)
     # Subjects must stay on one line: the template's newlines never reach a header.
     subject = " ".join(subject.split())
-    message = InvitationEmail(
+    message = EmailMultiAlternatives(
         subject=subject,
         body=render_to_string(TEXT_TEMPLATE, context),
         from_email=settings.DEFAULT_FROM_EMAIL,

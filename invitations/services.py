@@ -1,67 +1,106 @@
-"""Invitation logic: create (one or many), accept, and the admin's resend, retry and revoke."""
+"""Invitation logic: screen and create (one or many), accept, and the admin's resend, retry and revoke."""
 
-import contextlib
 from datetime import timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, NamedTuple
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
-from django.db.models.functions import Lower
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django.utils.encoding import punycode
 
 from invitations import live, queue
 from invitations.models import Invitation, key_digest
-
-if TYPE_CHECKING:
-    from invitations.forms import AcceptForm
 
 Status = Invitation.Status
 
 
 class BulkResult(StrEnum):
+    """What inviting an address does, or why it may not."""
+
     QUEUED = "queued"
     ALREADY_INVITED = "already invited"
     INVALID = "invalid"
     RATE_LIMITED = "over the rate limit"
 
 
+class InvitationRefused(ValidationError):
+    """The screen said no; `code` is the BulkResult that says why."""
+
+
+class UsernameTaken(Exception):
+    """Another sign-up took the username between the form's check and the save."""
+
+
 def normalize_email(email: str) -> str:
-    """Strip whitespace and lowercase the domain, as Django does for users."""
-    return BaseUserManager.normalize_email(email.strip())
-
-
-class InvitationChecks(NamedTuple):
-    already_invited: bool  # the address has an open invitation
-    quota: int | None  # invitations the sender may still create this hour (None: no limit)
-
-
-def invitation_checks(*, email: str | None, sender: AbstractBaseUser | None) -> InvitationChecks:
-    """What stands in the way of inviting `email` (None: no address to check) now."""
-    limited = sender is not None and bool(sender.pk)
-    is_open, used = Invitation.objects.open_and_recent(
-        email, sender_pk=sender.pk if limited else None, since=timezone.now() - timedelta(hours=1)
-    )
-    return InvitationChecks(is_open, max(settings.INVITATION_RATE_LIMIT - used, 0) if limited else None)
+    """One mailbox, one address: whitespace stripped, the domain lowercased and written in its
+    ASCII (IDNA) form, so `user@bücher.example` and `user@xn--bcher-kva.example` are one."""
+    local, at, domain = email.strip().rpartition("@")
+    if not at or not domain:
+        return email.strip()
+    try:
+        domain = punycode(domain.lower())
+    except UnicodeError:  # not a valid IDN: left for the validator to refuse
+        domain = domain.lower()
+    return f"{local}@{domain}"
 
 
 def rate_quota(*, sender: AbstractBaseUser | None) -> int | None:
     """How many more invitations the sender may create this hour (None: no limit)."""
-    return invitation_checks(email=None, sender=sender).quota
+    if sender is None or not sender.pk:
+        return None
+    since = timezone.now() - timedelta(hours=1)
+    used = Invitation.objects.filter(sender=sender, created__gte=since).count()
+    return max(settings.INVITATION_RATE_LIMIT - used, 0)
+
+
+def invitations_screen(*, emails: list[str], sender: AbstractBaseUser | None) -> list[tuple[str, BulkResult]]:
+    """Each address, normalised, with what inviting it now would do: the one place that
+    decides, for the form, the bulk page, the admin and the import command alike.
+
+    An address is queued at most once, and no more are queued than the sender's hourly quota.
+    """
+    wanted = [normalize_email(email) for email in emails]
+    taken = Invitation.objects.open_addresses(wanted)
+    quota = rate_quota(sender=sender)
+    results, queued = [], 0
+    for email in wanted:
+        if not _is_valid_email(email):
+            result = BulkResult.INVALID
+        elif email.lower() in taken:
+            result = BulkResult.ALREADY_INVITED
+        elif quota is not None and queued >= quota:
+            result = BulkResult.RATE_LIMITED
+        else:
+            taken.add(email.lower())
+            queued += 1
+            result = BulkResult.QUEUED
+        results.append((email, result))
+    return results
+
+
+def _is_valid_email(email: str) -> bool:
+    try:
+        validate_email(email)
+    except ValidationError:
+        return False
+    return len(email) <= Invitation._meta.get_field("email").max_length
 
 
 def invitation_create(*, email: str, sender: AbstractBaseUser | None) -> Invitation:
-    """Save a pending invitation and wake a worker once the transaction commits."""
-    # In a caller's transaction, a savepoint keeps a duplicate (IntegrityError) from breaking
-    # it; on its own, the INSERT commits by itself, without the round trips of BEGIN and COMMIT.
-    nested = transaction.get_connection().in_atomic_block
-    with transaction.atomic() if nested else contextlib.nullcontext():
-        invitation = Invitation(email=email, sender=sender, published_at=timezone.now())
-        Invitation.objects.insert(invitation)
+    """Save a pending invitation and wake a worker once the transaction commits.
+
+    Raises InvitationRefused when the screen refuses the address, and IntegrityError when a
+    concurrent request invited it a moment ago (the caller's transaction stays usable).
+    """
+    [(email, result)] = invitations_screen(emails=[email], sender=sender)
+    if result != BulkResult.QUEUED:
+        raise InvitationRefused(f"{email}: {result}", code=result)
+    with transaction.atomic():
+        invitation = Invitation.objects.create(email=email, sender=sender, published_at=timezone.now())
     transaction.on_commit(
         lambda: queue.invitations_publish_soon(invitation_ids=[invitation.pk], announcing=[invitation])
     )
@@ -76,39 +115,17 @@ def invitations_create_many(
     Rows are inserted in bulk and their wake-ups published together after commit;
     whatever the channel cannot take is published later by the sweep.
     """
-    wanted = [normalize_email(email) for email in emails]
-    taken = set(
-        Invitation.objects.annotate(address=Lower("email"))
-        .filter(address__in={email.lower() for email in wanted}, status__in=Status.open())
-        .values_list("address", flat=True)
-    )
-    quota = rate_quota(sender=sender)
-    results, queued = [], []
-    for email in wanted:
-        if not _is_valid_email(email):
-            results.append((email, BulkResult.INVALID))
-        elif email.lower() in taken:
-            results.append((email, BulkResult.ALREADY_INVITED))
-        elif quota is not None and len(queued) >= quota:
-            results.append((email, BulkResult.RATE_LIMITED))
-        else:
-            taken.add(email.lower())
-            queued.append(email)
-            results.append((email, BulkResult.QUEUED))
+    results = invitations_screen(emails=emails, sender=sender)
     now = timezone.now()
-    rows = [Invitation(email=email, sender=sender, created=now, published_at=now) for email in queued]
+    rows = [
+        Invitation(email=email, sender=sender, created=now, published_at=now)
+        for email, result in results
+        if result == BulkResult.QUEUED
+    ]
     with transaction.atomic():
         ids = [row.pk for row in Invitation.objects.bulk_create(rows, batch_size=500)]
         transaction.on_commit(lambda: queue.invitations_publish(invitation_ids=ids))
     return results
-
-
-def _is_valid_email(email: str) -> bool:
-    try:
-        validate_email(email)
-    except ValidationError:
-        return False
-    return len(email) <= Invitation._meta.get_field("email").max_length
 
 
 def invitation_for_key(*, key: str) -> Invitation:
@@ -125,24 +142,31 @@ def acceptance_refusal(invitation: Invitation) -> str | None:
     return None
 
 
-def invitation_accept(*, invitation: Invitation, form: "AcceptForm") -> AbstractBaseUser | None:
-    """Create the invitee's user and mark the invitation accepted.
+def invitation_accept(*, invitation: Invitation, user: AbstractBaseUser) -> bool:
+    """Save the invitee's new `user` and mark the invitation accepted, both or neither.
 
-    Exactly one of several concurrent calls wins; the others get None and change nothing.
+    Exactly one of several concurrent calls for one invitation wins; the others get False and
+    change nothing. Raises UsernameTaken, changing nothing, when a concurrent sign-up saved
+    the same username first: the invitation stays open.
     """
     now = timezone.now()
-    with transaction.atomic():
-        won = (
-            Invitation.objects.filter(pk=invitation.pk, status=Status.SENT)
-            .exclude(pk__in=Invitation.objects.expired(now))
-            .update(status=Status.ACCEPTED, accepted=now)
-        )
-        if not won:
-            return None
-        user = form.save()
+    try:
+        with transaction.atomic():
+            won = (
+                Invitation.objects.filter(pk=invitation.pk, status=Status.SENT)
+                .exclude(pk__in=Invitation.objects.expired(now))
+                .update(status=Status.ACCEPTED, accepted=now)
+            )
+            if not won:
+                return False
+            user.save()
+    except IntegrityError:
+        if type(user)._default_manager.filter(**{user.USERNAME_FIELD: user.get_username()}).exists():
+            raise UsernameTaken(user.get_username()) from None
+        raise
     invitation.status, invitation.accepted = Status.ACCEPTED, now
     live.invitation_announce(invitation=invitation)
-    return user
+    return True
 
 
 def invitations_requeue(*, ids: list[int], statuses: list[str]) -> int:

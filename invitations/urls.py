@@ -7,6 +7,7 @@ urlpatterns = [
     path("", views.invitation_list, name="list"),
     path("new/", views.invitation_new, name="new"),
     path("bulk/", views.invitation_bulk, name="bulk"),
+    path("accept/set/", views.invitation_accept_form, name="accept-form"),  # before: "set" is no key
     path("accept/<str:key>/", views.invitation_accept, name="accept"),
     path("welcome/", views.welcome, name="welcome"),
 ]

@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required, permission_required
@@ -6,6 +5,7 @@ from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from invitations import health, services
@@ -58,26 +58,61 @@ def invitation_new(request: HttpRequest) -> HttpResponse:
             invitation = form.save()
         except IntegrityError:  # the same address submitted twice at once
             form.add_error("email", "This address already has an open invitation.")
+        except services.InvitationRefused as refused:  # the hour's last invitation went a moment ago
+            form.add_error(None, refused)
         else:
             messages.success(request, f"Invitation to {invitation.email} queued for sending.")
             return redirect("invitations:list")
     return _board(request, status=400, form=form)
 
 
+# Where the accept page keeps the key once the link was followed, as Django's
+# PasswordResetConfirmView does: the URL then shown, logged and sent as Referer holds none.
+ACCEPT_SESSION_KEY = "invitation_accept_key"
+
+
 @never_cache
+@sensitive_post_parameters("password1", "password2")
 @require_http_methods(["GET", "POST"])
 def invitation_accept(request: HttpRequest, key: str) -> HttpResponse:
+    """The mailed link. A GET moves the key into the session and redirects to a key-less URL;
+    it never consumes the invitation (mail scanners prefetch links)."""
     invitation = services.invitation_for_key(key=key)  # 404 for an unknown key
-    refusal = services.acceptance_refusal(invitation)
-    if refusal:
+    if request.method == "POST":
+        return _accept(request, invitation)
+    if refusal := services.acceptance_refusal(invitation):
+        return render(request, "invitations/gone.html", {"reason": refusal}, status=410)
+    request.session[ACCEPT_SESSION_KEY] = key
+    return redirect("invitations:accept-form")
+
+
+@never_cache
+@sensitive_post_parameters("password1", "password2")
+@require_http_methods(["GET", "POST"])
+def invitation_accept_form(request: HttpRequest) -> HttpResponse:
+    key = request.session.get(ACCEPT_SESSION_KEY)
+    if key is None:  # no link followed in this browser (or cookies are off)
+        return render(request, "invitations/gone.html", {"reason": "no-link"}, status=404)
+    return _accept(request, services.invitation_for_key(key=key))
+
+
+def _accept(request: HttpRequest, invitation: Invitation) -> HttpResponse:
+    if refusal := services.acceptance_refusal(invitation):
         return render(request, "invitations/gone.html", {"reason": refusal}, status=410)
     form = AcceptForm(request.POST or None, invitation=invitation)
     if request.method == "POST" and form.is_valid():
-        user = services.invitation_accept(invitation=invitation, form=form)
-        if user is None:  # another request accepted it a moment ago
-            return render(request, "invitations/gone.html", {"reason": "accepted"}, status=410)
-        login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
-        return redirect("invitations:welcome")
+        user = form.save(commit=False)
+        try:
+            accepted = services.invitation_accept(invitation=invitation, user=user)
+        except services.UsernameTaken:  # saved by another sign-up since the form looked
+            form = AcceptForm(request.POST, invitation=invitation)
+            form.is_valid()  # now says "A user with that username already exists."
+        else:
+            if not accepted:  # another request accepted it a moment ago
+                return render(request, "invitations/gone.html", {"reason": "accepted"}, status=410)
+            request.session.pop(ACCEPT_SESSION_KEY, None)
+            login(request, user)
+            return redirect("invitations:welcome")
     return render(request, "invitations/accept.html", {"form": form, "invitation": invitation})
 
 

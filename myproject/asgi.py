@@ -4,10 +4,10 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "myproject.settings")
 
-from myproject.handlers import get_threaded_asgi_application  # noqa: E402
+from django.core.asgi import get_asgi_application  # noqa: E402
 
 # Set up Django before importing anything that touches models.
-django_asgi_app = get_threaded_asgi_application()
+django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402

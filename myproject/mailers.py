@@ -5,11 +5,9 @@ from urllib.parse import urlparse
 import environ
 
 SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-# Django's, pipelining MAIL, RCPT and DATA where the server offers it (invitations/smtp.py).
-PIPELINING_SMTP_BACKEND = "invitations.smtp.EmailBackend"
 
 
-def mailers_from_url(url: str, *, timeout: float, pipelining: bool = True) -> dict:
+def mailers_from_url(url: str, *, timeout: float) -> dict:
     """Return a MAILERS dict whose "default" entry is the backend EMAIL_URL names.
 
     SMTP always gets a timeout, so one stalled server cannot hold a worker forever.
@@ -26,9 +24,7 @@ def mailers_from_url(url: str, *, timeout: float, pipelining: bool = True) -> di
             "use_tls": config.get("EMAIL_USE_TLS", False),
             "use_ssl": config.get("EMAIL_USE_SSL", False),
             "timeout": timeout,
-            "pipelining": pipelining,
         }
-        backend = PIPELINING_SMTP_BACKEND
     elif backend.endswith("filebased.EmailBackend"):
         # django-environ drops the leading "/" of filemail:///abs/path; keep the path as written.
         options = {"file_path": urlparse(url).path or config["EMAIL_FILE_PATH"]}

@@ -36,7 +36,6 @@ INSTALLED_APPS = [
     "channels",
 ]
 
-# The web process runs this stack as sync code, one thread per request (myproject/handlers.py).
 # WhiteNoise right after SecurityMiddleware, as its docs advise: static files skip the rest.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -69,32 +68,18 @@ TEMPLATES = [
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 # PostgreSQL gets psycopg's pool, which Django only allows with CONN_MAX_AGE=0: each request
-# takes a connection from it and gives it back. The worker, whose consumers each keep one
-# thread, makes its connections persistent instead when there is no pool (see runworker).
+# takes a connection from it and gives it back, checked first (CONN_HEALTH_CHECKS). The
+# worker, whose consumers each keep one thread, makes its connections persistent instead when
+# there is no pool (see runworker).
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 WORKER_CONN_MAX_AGE = env.int("WORKER_CONN_MAX_AGE", default=600)
-DATABASE_POOL_SIZE = env.int("DATABASE_POOL_SIZE", default=10)
-# Threads serving requests in the web process (myproject/handlers.py): more would only wait
-# for the pool.
-WEB_THREADS = env.int("WEB_THREADS", default=DATABASE_POOL_SIZE)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    from myproject.dbpool import RecentUseCheck
-
-    # A connection in use less than a second ago is handed out again unchecked.
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
-        "max_size": DATABASE_POOL_SIZE,
+        "max_size": env.int("DATABASE_POOL_SIZE", default=10),
         "timeout": 10,
-        "check": RecentUseCheck(fresh_for=1.0),
     }
-    if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
-        # Parameters sent apart from the SQL, so that psycopg can prepare a statement on a
-        # connection once it has run there 5 times: PostgreSQL then skips parsing and planning
-        # it, and Python skips quoting every value into the SQL. Half of PostgreSQL's CPU per
-        # staff POST went there. Django leaves both off for PgBouncer's transaction mode
-        # before 1.21: set DATABASE_PREPARED_STATEMENTS=0 behind such a pooler.
-        DATABASES["default"]["OPTIONS"].update(server_side_binding=True, prepare_threshold=5)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # web and worker write concurrently: WAL plus a busy timeout instead of "database is locked".
     DATABASES["default"]["OPTIONS"] = {
@@ -103,11 +88,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-# Django's database sessions, read with a statement written out (see myproject/sessions.py).
-SESSION_ENGINE = "myproject.sessions"
-
-# Django's ModelBackend, with a user's permissions read in one query instead of two.
-AUTHENTICATION_BACKENDS = ["invitations.backends.ModelBackend"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -158,7 +138,6 @@ INVITATION_SMTP_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
 MAILERS = mailers_from_url(
     env.str("EMAIL_URL", default="consolemail://"),
     timeout=INVITATION_SMTP_TIMEOUT,
-    pipelining=env.bool("EMAIL_PIPELINING", default=True),
 )
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="invitations@localhost")
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")

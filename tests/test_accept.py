@@ -27,9 +27,10 @@ def assert_unchanged(invitation: Invitation, django_user_model) -> None:
 def test_link_shows_who_invited_whom_and_the_sign_up_form(client, sent_invitation, django_user_model):
     invitation, key = sent_invitation
 
-    response = client.get(url(key))
+    response = client.get(url(key), follow=True)
 
     assert response.status_code == 200
+    assert response.redirect_chain == [("/invites/accept/set/", 302)]  # the key leaves the URL
     page = response.content.decode()
     assert "grace invited <strong>ada@example.com</strong>" in page
     assert 'name="username"' in page

@@ -128,5 +128,5 @@ def test_import_command_explains_a_missing_column(tmp_path):
     path = tmp_path / "people.csv"
     path.write_text("name\nAda\n")
 
-    with pytest.raises(CommandError, match="no `email` column"):
+    with pytest.raises(CommandError, match="no “email” column"):
         call_command("import_invitations", str(path))

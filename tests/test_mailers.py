@@ -1,12 +1,9 @@
-import smtplib
-
 import pytest
 from django.core.mail import mailers
 
-from invitations import smtp
 from myproject.mailers import mailers_from_url
 
-SMTP = "invitations.smtp.EmailBackend"  # Django's, pipelining
+SMTP = "django.core.mail.backends.smtp.EmailBackend"
 
 
 def test_console_url_configures_the_console_backend():
@@ -27,7 +24,6 @@ def test_smtp_url_carries_host_port_credentials_and_timeout():
                 "use_tls": False,
                 "use_ssl": False,
                 "timeout": 7.5,
-                "pipelining": True,
             },
         }
     }
@@ -85,21 +81,3 @@ def test_file_mail_url_keeps_an_absolute_path():
     mailers = mailers_from_url("filemail:///var/mail/invitations", timeout=10)
 
     assert mailers["default"]["OPTIONS"] == {"file_path": "/var/mail/invitations"}
-
-
-def test_pipelining_can_be_turned_off(settings):
-    settings.MAILERS = mailers_from_url("smtp://mail.example.com", timeout=4, pipelining=False)
-
-    mailer = mailers.default
-
-    assert mailer.pipelining is False
-    assert mailer.connection_class is smtplib.SMTP
-
-
-@pytest.mark.parametrize(
-    ("url", "connection_class"), [("smtp://h", smtp.SMTP), ("smtp+ssl://h:465", smtp.SMTP_SSL)]
-)
-def test_smtp_mailers_pipeline_by_default(settings, url, connection_class):
-    settings.MAILERS = mailers_from_url(url, timeout=4)
-
-    assert mailers.default.connection_class is connection_class

@@ -15,12 +15,13 @@ Status = Invitation.Status
 PASSWORD = "violet-harbour-kettle-93"
 
 
-def accept_form(invitation: Invitation, username: str) -> AcceptForm:
+def new_user(invitation: Invitation, username: str):
+    """The invitee's user as the accept form builds it, not saved yet."""
     form = AcceptForm(
         {"username": username, "password1": PASSWORD, "password2": PASSWORD}, invitation=invitation
     )
     assert form.is_valid(), form.errors
-    return form
+    return form.save(commit=False)
 
 
 def test_key_finds_its_invitation(sent_invitation):
@@ -67,10 +68,10 @@ def test_old_invitation_has_expired(sent_invitation, settings):
 def test_accepting_creates_the_user_and_stamps_the_invitation(sent_invitation, django_user_model):
     invitation, _ = sent_invitation
 
-    user = services.invitation_accept(invitation=invitation, form=accept_form(invitation, "ada"))
+    assert services.invitation_accept(invitation=invitation, user=new_user(invitation, "ada"))
 
-    assert (user.username, user.email) == ("ada", "ada@example.com")
-    assert django_user_model.objects.filter(email="ada@example.com").count() == 1
+    user = django_user_model.objects.get(email="ada@example.com")
+    assert (user.username, user.check_password(PASSWORD)) == ("ada", True)
     accepted = Invitation.objects.get(pk=invitation.pk)
     assert accepted.status == Status.ACCEPTED
     assert accepted.accepted is not None
@@ -78,10 +79,24 @@ def test_accepting_creates_the_user_and_stamps_the_invitation(sent_invitation, d
 
 def test_second_acceptance_creates_nobody(sent_invitation, django_user_model):
     invitation, _ = sent_invitation
-    services.invitation_accept(invitation=invitation, form=accept_form(invitation, "ada"))
+    services.invitation_accept(invitation=invitation, user=new_user(invitation, "ada"))
     first = Invitation.objects.get(pk=invitation.pk).accepted
 
-    assert services.invitation_accept(invitation=invitation, form=accept_form(invitation, "ada2")) is None
+    assert services.invitation_accept(invitation=invitation, user=new_user(invitation, "ada2")) is False
 
     assert not django_user_model.objects.filter(username="ada2").exists()
     assert Invitation.objects.get(pk=invitation.pk).accepted == first
+
+
+def test_a_username_taken_meanwhile_is_refused_and_the_invitation_stays_open(
+    sent_invitation, django_user_model
+):
+    invitation, _ = sent_invitation
+    user = new_user(invitation, "ada")  # the form found "ada" free
+    django_user_model.objects.create_user("ada")  # another invitee signs up as "ada" first
+
+    with pytest.raises(services.UsernameTaken):
+        services.invitation_accept(invitation=invitation, user=user)
+
+    assert Invitation.objects.get(pk=invitation.pk).status == Status.SENT
+    assert not django_user_model.objects.filter(email="ada@example.com").exists()

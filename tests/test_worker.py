@@ -1,9 +1,7 @@
 """The draining worker, with the in-memory channel layer and a recording application."""
 
 import asyncio
-import gc
 import signal
-import sys
 import threading
 import time
 from collections import deque
@@ -170,25 +168,6 @@ def test_runworker_makes_room_in_the_pool_for_every_consumer(started, monkeypatc
     call_command("runworker", "send-invite", "--concurrency", "8")
 
     assert connections.settings["default"]["OPTIONS"]["pool"]["max_size"] == 9
-
-
-def test_runworker_hands_the_gil_on_sooner_than_python_does(started):
-    default = sys.getswitchinterval()
-    try:
-        call_command("runworker", "send-invite")
-
-        assert sys.getswitchinterval() == pytest.approx(0.001)  # Python: 0.005
-    finally:
-        sys.setswitchinterval(default)
-
-
-def test_runworker_keeps_its_start_up_objects_out_of_garbage_collections(started):
-    try:
-        call_command("runworker", "send-invite")
-
-        assert gc.get_freeze_count() > 10_000
-    finally:
-        gc.unfreeze()
 
 
 def test_runworker_refuses_a_concurrency_below_one(started):

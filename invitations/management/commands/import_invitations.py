@@ -1,10 +1,11 @@
-import csv
 from collections import Counter
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from invitations import services
+from invitations.forms import addresses_from_csv
 
 
 class Command(BaseCommand):
@@ -23,12 +24,12 @@ class Command(BaseCommand):
                 raise CommandError(f"No user named {sender!r}.") from error
         try:
             with open(csv_path, newline="", encoding="utf-8-sig") as handle:
-                reader = csv.DictReader(handle)
-                if "email" not in (reader.fieldnames or []):
-                    raise CommandError(f"{csv_path} has no `email` column.")
-                emails = [row["email"] or "" for row in reader]
-        except (OSError, UnicodeDecodeError, csv.Error) as error:
+                emails = addresses_from_csv(handle.read())
+        except (OSError, UnicodeDecodeError) as error:
             raise CommandError(f"Cannot read {csv_path}: {error}") from error
+        except ValidationError as error:
+            raise CommandError(f"{csv_path}: {' '.join(error.messages)}") from error
+        # The same screen as the staff pages: open invitations, and the sender's hourly limit.
         results = services.invitations_create_many(
             emails=[e for e in emails if e.strip()], sender=sender_user
         )
