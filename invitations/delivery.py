@@ -3,14 +3,12 @@
 import logging
 import random
 import secrets
-import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db.models import F
 from django.utils import timezone
 
@@ -69,8 +67,6 @@ def invitations_deliver(
 def _deliver_claimed(
     invitation: Invitation, *, worker: str, mailer: mail.ReusableMailer, announce: Callable[..., None]
 ) -> DeliveryOutcome:
-    if invitation.sender_id is not None:
-        invitation.sender = recent_senders.get(invitation.sender_id)
     announce(invitation=invitation)
     key = secrets.token_urlsafe(32)
     started = time.monotonic()
@@ -93,41 +89,6 @@ def _deliver_claimed(
     )
     announce(invitation=invitation)
     return outcome
-
-
-class RecentSenders:
-    """The users who sent recent invitations, each kept for a minute.
-
-    Invitations come in batches from one member of staff: a backlog loads the sender once a
-    minute instead of once per mail. A renamed sender shows in mails within the minute.
-    """
-
-    ttl = 60.0
-    max_size = 1000
-
-    def __init__(self) -> None:
-        self._users: dict[int, tuple[float, object]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, pk: int):
-        now = time.monotonic()
-        with self._lock:
-            remembered = self._users.get(pk)
-        if remembered and now - remembered[0] < self.ttl:
-            return remembered[1]
-        user = get_user_model()._default_manager.filter(pk=pk).first()
-        with self._lock:
-            if len(self._users) >= self.max_size:
-                self._users.clear()
-            self._users[pk] = (now, user)
-        return user
-
-    def clear(self) -> None:
-        with self._lock:
-            self._users.clear()
-
-
-recent_senders = RecentSenders()
 
 
 def _update_own_claim(invitation: Invitation, *, worker: str, **fields) -> bool:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, mailers
-from django.template.loader import get_template, render_to_string
+from django.template.loader import render_to_string
 from django.urls import reverse
 
 from invitations.models import Invitation
@@ -22,12 +22,6 @@ def accept_url(key: str) -> str:
 SUBJECT_TEMPLATE = "invitations/email/subject.txt"
 TEXT_TEMPLATE = "invitations/email/body.txt"
 HTML_TEMPLATE = "invitations/email/body.html"
-
-
-def load_templates() -> None:
-    """Compile the mail's templates now rather than in the first mail a process sends."""
-    for name in (SUBJECT_TEMPLATE, TEXT_TEMPLATE, HTML_TEMPLATE):
-        get_template(name)
 
 
 def build_message(invitation: Invitation, *, key: str) -> EmailMultiAlternatives:

@@ -43,11 +43,12 @@ class InvitationQuerySet(models.QuerySet):
         Atomic: of workers claiming the same row at once, one gets it. PostgreSQL locks the
         rows and skips those another worker is claiming; SQLite's write transaction
         (transaction_mode IMMEDIATE) lets one claim run at a time. A whole batch takes one
-        SELECT and one UPDATE.
+        SELECT, which also reads the senders, and one UPDATE.
         """
         pks, sending = list(dict.fromkeys(pks)), Invitation.Status.SENDING
         with transaction.atomic(using=self.db):
-            claimed = list(self.due(now).filter(pk__in=pks).select_for_update(skip_locked=True))
+            due = self.due(now).filter(pk__in=pks).select_related("sender")  # the mail names them
+            claimed = list(due.select_for_update(skip_locked=True, of=("self",)))
             self.filter(pk__in=[invitation.pk for invitation in claimed]).update(
                 status=sending,
                 claimed_at=now,

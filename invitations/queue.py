@@ -2,10 +2,7 @@
 
 import asyncio
 import logging
-import math
-import time
 from collections.abc import Iterable
-from itertools import chain
 
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
@@ -14,7 +11,7 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from channels_redis.core import RedisChannelLayer
 from django.conf import settings
 
-from invitations import live
+from invitations import batches, live
 from invitations.models import Invitation
 
 logger = logging.getLogger(__name__)
@@ -116,31 +113,6 @@ def merge_wake_ups(messages: list[dict]) -> list[dict]:
     return [{"type": SEND_MESSAGE_TYPE, "ids": ids}, *others] if ids else others
 
 
-# The waiting messages to take: at most the limit, and no more than a fair share of the
-# queue for each of `share` consumers, so a short queue is spread over a worker's consumers.
-_TAKE_WAITING = """
-local n = math.min(tonumber(ARGV[1]), math.ceil(redis.call('ZCARD', KEYS[1]) / tonumber(ARGV[2])))
-if n < 1 then return {} end
-return redis.call('ZPOPMIN', KEYS[1], n)
-"""
-
-
-async def take_waiting(layer, channel: str, *, limit: int, share: int = 1) -> list[dict]:
-    """Take messages already waiting on `channel` without waiting for more: one round trip
-    for the lot, where a receive costs four. Another layer than Redis's or the in-memory
-    one gives nothing: its receive() is the only way in."""
-    if limit < 1:
-        return []
-    if isinstance(layer, RedisChannelLayer):
-        popped = await layer.connection(0).eval(_TAKE_WAITING, 1, layer.prefix + channel, limit, share)
-        return [layer.deserialize(member) for member in popped[::2]]  # member, score, member, …
-    if isinstance(layer, InMemoryChannelLayer) and channel in layer.channels:
-        waiting = layer.channels[channel]
-        count = min(limit, math.ceil(waiting.qsize() / share))
-        return [waiting.get_nowait()[1] for _ in range(count)]
-    return []
-
-
 def channel_room() -> int:
     """How many more wake-ups the send-invite channel takes before it is full."""
     return async_to_sync(_channel_room)()
@@ -170,9 +142,9 @@ async def _send_all(ids: list[int]) -> int:
     published = 0
     try:
         if isinstance(layer, RedisChannelLayer):
-            for start in range(0, len(messages), _SEND_CHUNK):
-                chunk = messages[start : start + _SEND_CHUNK]
-                taken = await _send_many(layer, channel, chunk)
+            for start in range(0, len(messages), batches.SEND_CHUNK):
+                chunk = messages[start : start + batches.SEND_CHUNK]
+                taken = await batches.send_many(layer, channel, chunk)
                 published += taken
                 if taken < len(chunk):
                     raise ChannelFull(channel)
@@ -188,31 +160,3 @@ async def _send_all(ids: list[int]) -> int:
             exc,
         )
     return published
-
-
-# What RedisChannelLayer.send does (drop expired messages, refuse past capacity, add, renew
-# the key's expiry), for many messages in one round trip instead of four per message.
-# ARGV: now, expiry, capacity, then a score and a member for each message.
-_SEND_MANY = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, tonumber(ARGV[1]) - tonumber(ARGV[2]))
-local room = tonumber(ARGV[3]) - redis.call('ZCARD', KEYS[1])
-local n = math.min(room, (#ARGV - 3) / 2)
-for i = 1, n do
-    redis.call('ZADD', KEYS[1], ARGV[2 + 2 * i], ARGV[3 + 2 * i])
-end
-if n > 0 then
-    redis.call('EXPIRE', KEYS[1], ARGV[2])
-end
-return math.max(n, 0)
-"""
-_SEND_CHUNK = 500
-
-
-async def _send_many(layer: RedisChannelLayer, channel: str, messages: list[dict]) -> int:
-    """Add `messages` to the channel in order, as far as its capacity allows; return how many."""
-    now = time.time()
-    # A score a microsecond apart for each keeps them in order (receives take the lowest).
-    # Passed as exact decimal strings: Lua would round a number to 14 digits.
-    scored = [(repr(now + index * 1e-6), layer.serialize(message)) for index, message in enumerate(messages)]
-    args = [repr(now), int(layer.expiry), layer.get_capacity(channel), *chain.from_iterable(scored)]
-    return await layer.connection(0).eval(_SEND_MANY, 1, layer.prefix + channel, *args)

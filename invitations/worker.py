@@ -22,7 +22,7 @@ from channels.worker import Worker
 from django.conf import settings
 from redis import asyncio as aioredis
 
-from invitations import delivery, live, queue
+from invitations import batches, delivery, live, queue
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class InvitationWorker(Worker):
             raise WorkerStopping
         if not taken:
             try:
-                waiting = await queue.take_waiting(
+                waiting = await batches.take_waiting(
                     self.channel_layer, channel, limit=self.batch, share=self.concurrency
                 )
             except Exception as exc:  # receive() reports an outage and outlives it

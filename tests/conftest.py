@@ -34,12 +34,6 @@ def fast_password_hashing(request, settings):
         settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-@pytest.fixture(autouse=True)
-def forget_recent_senders():
-    yield
-    delivery.recent_senders.clear()
-
-
 @pytest.fixture
 def channel_layer(in_memory_channel_layer):
     from channels.layers import get_channel_layer

@@ -6,7 +6,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels_redis.core import RedisChannelLayer
 
-from invitations import queue
+from invitations import batches
 from tests.integration.conftest import REDIS_URL
 
 CHANNEL = "send-invite"
@@ -26,7 +26,7 @@ async def publish_then(layer, count: int, *takes: dict) -> list[list[dict]]:
     for pk in range(1, count + 1):
         await layer.send(CHANNEL, {"type": "invitation.send", "id": pk})
     try:
-        return [await queue.take_waiting(layer, CHANNEL, **take) for take in takes]
+        return [await batches.take_waiting(layer, CHANNEL, **take) for take in takes]
     finally:
         await layer.close_pools()
 
@@ -53,7 +53,7 @@ def test_what_take_waiting_took_is_not_received_again(layer):
     async def take_then_receive():
         for pk in (1, 2):
             await layer.send(CHANNEL, {"type": "invitation.send", "id": pk})
-        taken = await queue.take_waiting(layer, CHANNEL, limit=1)
+        taken = await batches.take_waiting(layer, CHANNEL, limit=1)
         received = await layer.receive(CHANNEL)
         await layer.close_pools()
         return ids(taken), received["id"]
@@ -70,7 +70,7 @@ def test_many_wake_ups_go_out_in_one_round_trip_in_order_and_the_stock_receive_r
     @async_to_sync
     async def send_many_then_receive():
         messages = [{"type": "invitation.send", "id": pk} for pk in range(1, 51)]
-        published = await queue._send_many(layer, CHANNEL, messages)
+        published = await batches.send_many(layer, CHANNEL, messages)
         received = [await layer.receive(CHANNEL) for _ in messages]
         await layer.close_pools()
         return published, ids(received)
@@ -82,8 +82,8 @@ def test_many_wake_ups_stop_at_the_channel_capacity(small_layer):
     @async_to_sync
     async def send_many_twice():
         messages = [{"type": "invitation.send", "id": pk} for pk in range(1, 6)]
-        published = [await queue._send_many(small_layer, CHANNEL, messages) for _ in range(2)]
-        waiting = await queue.take_waiting(small_layer, CHANNEL, limit=10)
+        published = [await batches.send_many(small_layer, CHANNEL, messages) for _ in range(2)]
+        waiting = await batches.take_waiting(small_layer, CHANNEL, limit=10)
         await small_layer.close_pools()
         return published, ids(waiting)
 
