@@ -9,6 +9,10 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 # Set up Django before importing anything that touches models.
 django_asgi_app = get_asgi_application()
 
+from myproject.staticfiles import require_collected_static_files  # noqa: E402
+
+require_collected_static_files()
+
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402

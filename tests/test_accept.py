@@ -138,3 +138,28 @@ def test_taken_username_shows_the_error_and_changes_nothing(
 
     assert "A user with that username already exists." in response.content.decode()
     assert_unchanged(invitation, django_user_model)
+
+
+def test_the_link_leaves_its_key_in_the_session_and_the_sign_up_goes_on_without_it(
+    client, sent_invitation, django_user_model
+):
+    invitation, key = sent_invitation
+
+    response = client.get(url(key))
+
+    assert response.status_code == 302
+    assert response["Location"] == "/invites/accept/set/"
+    form_page = client.get(response["Location"])
+    assert key not in form_page.content.decode()  # nor in any URL it links to or posts to
+    assert_unchanged(invitation, django_user_model)  # a GET never consumes the invitation
+    data = {"username": "ada", "password1": PASSWORD, "password2": PASSWORD}
+    assert client.post("/invites/accept/set/", data)["Location"] == "/invites/welcome/"
+    assert Invitation.objects.get(pk=invitation.pk).status == Status.ACCEPTED
+    assert client.get("/invites/accept/set/").status_code == 404  # the session forgot the key
+
+
+def test_the_keyless_page_in_a_browser_that_followed_no_link_says_to_follow_it(client, sent_invitation):
+    response = client.get("/invites/accept/set/")
+
+    assert response.status_code == 404
+    assert "Open the link in your invitation e-mail" in response.content.decode()

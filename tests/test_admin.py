@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from invitations.models import Invitation
@@ -149,3 +150,18 @@ def test_saving_an_existing_invitation_changes_nothing(admin_client, rows):
     assert response.status_code == 302
     row = Invitation.objects.get(pk=failed.pk)
     assert (row.email, row.status, row.last_error) == (failed.email, Status.FAILED, failed.last_error)
+
+
+def test_admin_add_form_keeps_to_the_senders_hourly_limit(client, staff, settings):
+    """The limit of /invites/new/ holds in the admin too: there the sender is known while the
+    form validates."""
+    settings.INVITATION_RATE_LIMIT = 1
+    staff.user_permissions.add(Permission.objects.get(codename="view_invitation"))
+    client.force_login(staff)
+    assert client.post("/invites/new/", {"email": "first@example.com"}).status_code == 302
+
+    response = client.post(f"{CHANGELIST}add/", {"email": "second@example.com"})
+
+    assert response.status_code == 200
+    assert "limit of invitations per hour" in response.content.decode()
+    assert list(Invitation.objects.values_list("email", flat=True)) == ["first@example.com"]

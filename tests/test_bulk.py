@@ -76,13 +76,35 @@ def test_bulk_form_splits_pasted_addresses_and_reads_the_csv_email_column():
 
 
 @pytest.mark.parametrize(
-    ("content", "code"),
-    [(b"name\nAda\n", "no_email_column"), (b"email\n\xff\xfe\n", "bad_csv")],
+    ("content", "code", "message"),
+    [
+        (b"name\nAda\n", "no_email_column", "The CSV file has no “email” column."),
+        (b"email\n\xff\xfe\n", "bad_csv", "The CSV file is not UTF-8 text."),
+        (b"email\n" + b"a" * 200_000 + b"\n", "field_too_long", "longer than 131,072 characters"),
+        (
+            b"email,EMAIL\nada@example.com,bob@example.com\n",
+            "duplicate_email_column",
+            "The CSV file has 2 “email” columns (email, EMAIL): keep one.",
+        ),
+    ],
+    ids=["no-column", "not-utf8", "huge-field", "two-columns"],
 )
-def test_bulk_form_rejects_unusable_csv_files(content, code):
+def test_bulk_form_rejects_unusable_csv_files_and_says_why(content, code, message):
     form = BulkInvitationForm({}, {"csv_file": SimpleUploadedFile("bad.csv", content)})
 
     assert form.has_error("csv_file", code=code)
+    assert message in form.errors["csv_file"][0]
+
+
+def test_bulk_invites_one_mailbox_written_two_ways_once(staff):
+    results = services.invitations_create_many(
+        emails=["user@bücher.example", "user@XN--BCHER-KVA.example"], sender=staff
+    )
+
+    assert results == [
+        ("user@xn--bcher-kva.example", Result.QUEUED),
+        ("user@xn--bcher-kva.example", Result.ALREADY_INVITED),
+    ]
 
 
 def test_bulk_form_needs_some_addresses():

@@ -200,3 +200,21 @@ def test_accept_form_refuses_a_password_like_the_invited_address():
 
     assert not form.is_valid()
     assert form.has_error("password2", code="password_too_similar")
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("user@bücher.example", "user@xn--bcher-kva.example"),
+        ("user@xn--bcher-kva.example", "user@BÜCHER.example"),
+    ],
+)
+def test_one_mailbox_written_two_ways_gets_one_open_invitation(first, second):
+    form = InvitationForm({"email": first})
+    assert form.is_valid(), form.errors
+    assert form.save().email == "user@xn--bcher-kva.example"  # the one form both take
+
+    again = InvitationForm({"email": second})
+
+    assert not again.is_valid()
+    assert again.has_error("email", code="already_invited")

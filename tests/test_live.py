@@ -9,7 +9,6 @@ from django.contrib.auth.models import AnonymousUser
 from invitations import live
 from invitations.consumers import InvitationStatusConsumer
 from invitations.models import Invitation
-from myproject.asgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -100,6 +99,8 @@ def test_socket_of_a_user_who_may_not_invite_is_refused(django_user_model):
 
 
 def test_socket_from_a_foreign_origin_is_refused():
+    from myproject.asgi import application  # imported with the tests' static files storage
+
     communicator = WebsocketCommunicator(
         application, "/ws/invites/", headers=[(b"origin", b"https://evil.test")]
     )

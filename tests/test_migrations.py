@@ -1,0 +1,42 @@
+"""Data migrations, run forward from the state before them on the real schema."""
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+BEFORE, AFTER = ("invitations", "0002_sender_created_index"), ("invitations", "0003_idna_email_domains")
+
+
+@pytest.fixture
+def migrate():
+    """Migrate to a state and return its apps; the latest state is restored afterwards."""
+
+    def migrate_to(target):
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate([target])
+        return executor.loader.project_state([target]).apps
+
+    yield migrate_to
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_domains_take_their_idna_form_and_one_mailbox_keeps_one_open_invitation(migrate):
+    old = migrate(BEFORE).get_model("invitations", "Invitation")
+    first = old.objects.create(email="user@bücher.example", status="sent")
+    second = old.objects.create(email="user@xn--bcher-kva.example", status="pending")
+    closed = old.objects.create(email="USER@BÜCHER.example", status="failed")
+    plain = old.objects.create(email="Ada@Example.com", status="pending")
+
+    Invitation = migrate(AFTER).get_model("invitations", "Invitation")
+
+    rows = {row.pk: (row.email, row.status) for row in Invitation.objects.all()}
+    assert rows == {
+        first.pk: ("user@xn--bcher-kva.example", "sent"),  # the oldest open one stays open
+        second.pk: ("user@xn--bcher-kva.example", "revoked"),
+        closed.pk: ("USER@xn--bcher-kva.example", "failed"),
+        plain.pk: ("Ada@example.com", "pending"),
+    }
+    assert "same mailbox" in Invitation.objects.get(pk=second.pk).last_error
