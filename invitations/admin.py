@@ -77,28 +77,17 @@ class InvitationAdmin(admin.ModelAdmin):
 
     @admin.action(description="Resend with a fresh key (sent or expired)", permissions=["change"])
     def resend(self, request, queryset):
-        self._report(
-            request,
-            queryset,
-            services.invitations_requeue(ids=self._ids(queryset), statuses=[Status.SENT]),
-            "queued again",
-        )
+        changed = services.invitations_requeue(ids=_ids(queryset), statuses=[Status.SENT])
+        self._report(request, queryset, changed, "queued again")
 
     @admin.action(description="Retry now (failed)", permissions=["change"])
     def retry_now(self, request, queryset):
-        self._report(
-            request,
-            queryset,
-            services.invitations_requeue(ids=self._ids(queryset), statuses=[Status.FAILED]),
-            "queued for a retry",
-        )
+        changed = services.invitations_requeue(ids=_ids(queryset), statuses=[Status.FAILED])
+        self._report(request, queryset, changed, "queued for a retry")
 
     @admin.action(description="Revoke", permissions=["change"])
     def revoke(self, request, queryset):
-        self._report(request, queryset, services.invitations_revoke(ids=self._ids(queryset)), "revoked")
-
-    def _ids(self, queryset) -> list[int]:
-        return list(queryset.values_list("pk", flat=True))
+        self._report(request, queryset, services.invitations_revoke(ids=_ids(queryset)), "revoked")
 
     def _report(self, request, queryset, changed: int, verb: str) -> None:
         skipped = queryset.count() - changed
@@ -106,3 +95,7 @@ class InvitationAdmin(admin.ModelAdmin):
         if skipped:
             text += f" {skipped} skipped: the action does not apply to them."
         self.message_user(request, text, messages.SUCCESS if changed else messages.WARNING)
+
+
+def _ids(queryset) -> list[int]:
+    return list(queryset.values_list("pk", flat=True))

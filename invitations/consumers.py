@@ -17,11 +17,8 @@ logger = logging.getLogger(__name__)
 
 
 class InvitationSendConsumer(SyncConsumer):
-    """Handles `invitation.send` messages from the send-invite channel.
-
-    Never raises for one invitation: a failure is recorded on its row (or left for the
-    sweep) and the next message is handled as usual.
-    """
+    """Handles `invitation.send` messages. Never raises for one invitation: a failure is
+    recorded on its row (or left for the sweep) and the next message is handled as usual."""
 
     # Fed by the worker from send-invite; it needs no private channel of its own.
     channel_layer_alias = None
@@ -74,15 +71,13 @@ class InvitationSendConsumer(SyncConsumer):
             return
         # Run by the worker, the consumer announces through its Announcements and stops
         # starting mails when it stops; alone, it announces at once and never stops early.
-        announce = self.scope.get("announce", live.invitation_announce)
-        stopping = self.scope.get("stopping")
+        run = {
+            "announce": self.scope.get("announce", live.invitation_announce),
+            "stopping": self.scope.get("stopping"),
+        }
         try:
             delivery.invitations_deliver(
-                invitation_ids=invitation_ids,
-                worker=self.name,
-                mailer=self.mailer,
-                announce=announce,
-                stopping=stopping,
+                invitation_ids=invitation_ids, worker=self.name, mailer=self.mailer, **run
             )
         except Exception:
             logger.exception("invitations %s: delivery crashed; the sweep will re-drive them", invitation_ids)

@@ -37,11 +37,9 @@ def invitations_deliver(
 ) -> dict[int, DeliveryOutcome]:
     """Claim the due invitations among `invitation_ids` at once, then send and stamp each in turn.
 
-    Idempotent: an invitation that is missing, claimed by another worker, not yet due,
-    sent, failed or revoked is skipped. Each mail is stamped as soon as the server took it,
-    so a worker killed outright leaves only the mail in hand to be sent again. Once
-    `stopping()` is true no other mail is started: the claims not used yet are released for
-    the sweep, as they are when a mail breaks off with an error.
+    Idempotent: what is missing, taken, not due or closed is skipped. Each mail is stamped as
+    soon as the server took it. Once `stopping()` is true, or a mail breaks off with an error,
+    no other mail is started and the unused claims are released for the sweep.
     """
     claimed = Invitation.objects.claim_due(invitation_ids, worker=worker, now=timezone.now())
     outcomes = dict.fromkeys(invitation_ids, DeliveryOutcome.SKIPPED)
@@ -117,20 +115,13 @@ def _record_sent(invitation: Invitation, *, worker: str, key: str) -> DeliveryOu
 
 def _record_failure(invitation: Invitation, *, worker: str, failure: mail.SendFailure) -> DeliveryOutcome:
     if failure.permanent or invitation.attempts >= settings.INVITATION_MAX_ATTEMPTS:
-        _update_own_claim(
-            invitation, worker=worker, status=Status.FAILED, last_error=failure.error, key_digest=None
-        )
-        return DeliveryOutcome.FAILED
-    _update_own_claim(
-        invitation,
-        worker=worker,
-        status=Status.PENDING,
-        last_error=failure.error,
-        key_digest=None,
-        next_attempt_at=timezone.now() + retry_delay(invitation.attempts),
-        published_at=None,  # the sweep publishes it again once it is due
-    )
-    return DeliveryOutcome.RETRY
+        outcome, fields = DeliveryOutcome.FAILED, {"status": Status.FAILED}
+    else:  # pending again: the sweep publishes it once it is due
+        retry_at = timezone.now() + retry_delay(invitation.attempts)
+        outcome, fields = DeliveryOutcome.RETRY, {"status": Status.PENDING, "next_attempt_at": retry_at}
+        fields["published_at"] = None
+    _update_own_claim(invitation, worker=worker, last_error=failure.error, key_digest=None, **fields)
+    return outcome
 
 
 def retry_delay(attempt: int) -> timedelta:
@@ -142,10 +133,9 @@ def retry_delay(attempt: int) -> timedelta:
 def invitations_redrive(*, now: datetime | None = None, limit: int | None = None) -> int:
     """Publish again what the channel layer forgot; return how many were published.
 
-    Releases claims of dead workers, then publishes due invitations whose wake-up was
-    never published or went unanswered, never more than the channel has room for (a
-    backlog waits in the database, not in Redis). Safe to run from any number of workers
-    at once: a repeated wake-up is skipped by the claim.
+    Releases claims of dead workers, then publishes due invitations whose wake-up was never
+    published or went unanswered, no more than the channel has room for (a backlog waits in
+    the database). Safe from any number of workers at once: the claim skips repeats.
     """
     now = now or timezone.now()
     released = Invitation.objects.abandoned(now).update(

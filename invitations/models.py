@@ -40,9 +40,8 @@ class InvitationQuerySet(models.QuerySet):
     def claim_due(self, pks: Sequence[int], *, worker: str, now: datetime) -> list["Invitation"]:
         """Mark the due invitations among `pks` as being sent by `worker`; return them in that order.
 
-        Atomic: of workers claiming the same row at once, one gets it. PostgreSQL locks the
-        rows and skips those another worker is claiming; SQLite's write transaction
-        (transaction_mode IMMEDIATE) lets one claim run at a time. A whole batch takes one
+        Atomic: of workers claiming a row at once, one gets it (PostgreSQL skips rows another
+        is locking; SQLite's IMMEDIATE transactions run one at a time). A batch takes one
         SELECT, which also reads the senders, and one UPDATE.
         """
         pks, sending = list(dict.fromkeys(pks)), Invitation.Status.SENDING

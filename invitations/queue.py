@@ -20,12 +20,8 @@ SEND_MESSAGE_TYPE = "invitation.send"
 
 
 def invitations_publish(*, invitation_ids: Iterable[int], announcing: Iterable[Invitation] = ()) -> int:
-    """Publish one wake-up per id and return how many went out.
-
-    Never raises: when Redis is down or the channel is full the rest stay pending with no
-    publish time, and the worker's sweep publishes them again. The state of `announcing` is
-    told to the staff boards first, in the same trip to the event loop.
-    """
+    """Publish one wake-up per id, after telling the boards the state of `announcing`; return
+    how many went out. Never raises: what Redis refused waits, unpublished, for the sweep."""
     ids = list(invitation_ids)
     payloads = [live.invitation_payload(invitation) for invitation in announcing]
     published = async_to_sync(_announce_and_send)(payloads, ids)
@@ -34,14 +30,9 @@ def invitations_publish(*, invitation_ids: Iterable[int], announcing: Iterable[I
 
 
 def invitations_publish_soon(*, invitation_ids: Iterable[int], announcing: Iterable[Invitation] = ()) -> None:
-    """Publish as `invitations_publish` does, without waiting for Redis when it can.
-
-    In a web process the wake-up goes out from the event loop serving requests while the
-    request goes on to its response: it does not wait for three Redis round trips, nor hang
-    when Redis is slow or down. Nothing is lost if the process dies first: the row is
-    in the database and the sweep publishes it. Anywhere else (a shell, a command, a test),
-    it publishes at once.
-    """
+    """Publish as `invitations_publish` does; in a web process, from its event loop while the
+    request goes on to its response, which then waits neither for Redis nor for its timeouts.
+    A wake-up lost with a dying process is the sweep's. Elsewhere it publishes at once."""
     loop = _Serving.loop
     if loop is None or loop.is_closed() or not loop.is_running():
         invitations_publish(invitation_ids=invitation_ids, announcing=announcing)

@@ -58,11 +58,8 @@ def rate_quota(*, sender: AbstractBaseUser | None) -> int | None:
 
 
 def invitations_screen(*, emails: list[str], sender: AbstractBaseUser | None) -> list[tuple[str, BulkResult]]:
-    """Each address, normalised, with what inviting it now would do: the one place that
-    decides, for the form, the bulk page, the admin and the import command alike.
-
-    An address is queued at most once, and no more are queued than the sender's hourly quota.
-    """
+    """Each address, normalised, with what inviting it now would do: the one place that decides,
+    for the form, the bulk page, the admin and the import command. Each is queued once at most."""
     wanted = [normalize_email(email) for email in emails]
     taken = Invitation.objects.open_addresses(wanted)
     quota = rate_quota(sender=sender)
@@ -91,11 +88,9 @@ def _is_valid_email(email: str) -> bool:
 
 
 def invitation_create(*, email: str, sender: AbstractBaseUser | None) -> Invitation:
-    """Save a pending invitation and wake a worker once the transaction commits.
-
-    Raises InvitationRefused when the screen refuses the address, and IntegrityError when a
-    concurrent request invited it a moment ago (the caller's transaction stays usable).
-    """
+    """Save a pending invitation and wake a worker once the transaction commits. Raises
+    InvitationRefused when the screen refuses the address, IntegrityError when a concurrent
+    request invited it a moment ago (the caller's transaction stays usable)."""
     [(email, result)] = invitations_screen(emails=[email], sender=sender)
     if result != BulkResult.QUEUED:
         raise InvitationRefused(f"{email}: {result}", code=result)
@@ -110,11 +105,8 @@ def invitation_create(*, email: str, sender: AbstractBaseUser | None) -> Invitat
 def invitations_create_many(
     *, emails: list[str], sender: AbstractBaseUser | None
 ) -> list[tuple[str, BulkResult]]:
-    """Invite many addresses at once; return each address with what happened to it.
-
-    Rows are inserted in bulk and their wake-ups published together after commit;
-    whatever the channel cannot take is published later by the sweep.
-    """
+    """Invite many addresses at once, inserted in bulk and published together after commit;
+    return each address with what happened to it."""
     results = invitations_screen(emails=emails, sender=sender)
     now = timezone.now()
     rows = [
@@ -145,10 +137,8 @@ def acceptance_refusal(invitation: Invitation) -> str | None:
 def invitation_accept(*, invitation: Invitation, user: AbstractBaseUser) -> bool:
     """Save the invitee's new `user` and mark the invitation accepted, both or neither.
 
-    Exactly one of several concurrent calls for one invitation wins; the others get False and
-    change nothing. Raises UsernameTaken, changing nothing, when a concurrent sign-up saved
-    the same username first: the invitation stays open.
-    """
+    Of concurrent calls for one invitation one wins, the others get False. Raises UsernameTaken,
+    changing nothing, when a concurrent sign-up saved the same username first."""
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -170,11 +160,8 @@ def invitation_accept(*, invitation: Invitation, user: AbstractBaseUser) -> bool
 
 
 def invitations_requeue(*, ids: list[int], statuses: list[str]) -> int:
-    """Queue the given invitations for a fresh send (new key, attempts reset) if their
-    status is one of `statuses`; return how many were queued.
-
-    A row whose address meanwhile has another open invitation is left alone.
-    """
+    """Queue those of the invitations whose status is in `statuses` for a fresh send (new key,
+    attempts reset), unless their address has another open one; return how many."""
     queued = []
     for invitation_id in ids:
         try:

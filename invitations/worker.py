@@ -1,8 +1,7 @@
 """A channel worker that drains instead of hoarding.
 
-Channels' stock Worker pulls every queued message into an unbounded in-memory queue, so a
-deploy, a crash or one raising handler loses all of them. This one takes messages only
-when a consumer is free to handle them (the wake-ups already waiting, up to a small batch),
+Channels' stock Worker pulls every queued message into memory, so a deploy, a crash or one
+raising handler loses all of them. This one takes messages only when a consumer is free,
 stops taking on SIGTERM or SIGINT and finishes the mail in hand, outlives Redis outages,
 and sweeps the database for invitations the channel layer forgot.
 """
@@ -103,11 +102,8 @@ class InvitationWorker(Worker):
         """Channel consumers have nobody to reply to."""
 
     async def next_message(self, channel: str, taken: deque[dict]) -> dict:
-        """The next message for a consumer; called only when it is free.
-
-        The wake-ups already waiting go out as one message, up to a batch, so the consumer
-        claims their invitations in one statement; with none waiting, it waits for one.
-        """
+        """The next message for a consumer, called when it is free: the wake-ups already
+        waiting as one message (up to a batch, claimed at once), or else the next to come."""
         if self.stopping.is_set():
             raise WorkerStopping
         if not taken:

@@ -8,10 +8,8 @@ SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 
 
 def mailers_from_url(url: str, *, timeout: float) -> dict:
-    """Return a MAILERS dict whose "default" entry is the backend EMAIL_URL names.
-
-    SMTP always gets a timeout, so one stalled server cannot hold a worker forever.
-    """
+    """A MAILERS dict whose "default" is the backend EMAIL_URL names; SMTP always gets a
+    timeout, so one stalled server cannot hold a worker forever."""
     config = environ.Env.email_url_config(url)
     backend = config["EMAIL_BACKEND"]
     options: dict = {}
