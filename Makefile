@@ -69,7 +69,7 @@ test-postgres: $(VENV)/.test $(CHROMIUM)
 		echo "PostgreSQL unreachable at $(PG_TEST_URL): skipped the PostgreSQL run"; \
 	fi
 
-## make bench: every scenario of issue 5, side by side, 3 repeats -> bench/results/latest.{md,png}.
+## make bench: every scenario of issue 5, side by side, 3 repeats -> bench/results/latest.{md,json}.
 ## make bench QUICK=1 for a smoke run; more knobs: make bench BENCH_ARGS="--scenarios 2,4 --repeats 5".
 ## Needs Redis on 127.0.0.1:6379 (DB 11 and 12) and PostgreSQL at postgres://postgres@127.0.0.1:5432.
 bench: $(VENV)/.bench

@@ -4,204 +4,171 @@ import contextlib
 import os
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
 import redis
 from psycopg import sql
 
-from bench.procs import ROOT, Process, Processes, SmtpSink, free_port, wait_for
+from bench import smtp_sink
+from tests.integration.processes import ROOT, Process, answers, free_port
 
 PYTHON = sys.executable
-PRODUCT_SETTINGS = "myproject.settings"
-BENCH_SETTINGS = "bench.settings"
-CONCURRENCY_ENV = "INVITATION_WORKER_CONCURRENCY"
+PRODUCT_SETTINGS, BENCH_SETTINGS = "myproject.settings", "bench.settings"
 STAFF_USER, STAFF_PASSWORD = "bench-staff", "bench-staff-password"  # noqa: S105 - a throwaway database
+PG_URL, DATABASE = "postgres://postgres@127.0.0.1:5432", "bench_invitations"
+REDIS_URL, CELERY_BROKER_URL = "redis://127.0.0.1:6379/12", "redis://127.0.0.1:6379/11"
+PREFIX = f"bench-{os.getpid()}-"  # of every Redis key the bench makes
 CELERY_QUEUE = "bench-send-invite"
+ENV = {
+    "SECRET_KEY": "bench-only-key-not-secret",
+    "DEBUG": "0",
+    "SECURE_SSL_REDIRECT": "0",
+    "SECURE_HSTS_SECONDS": "0",
+    "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "DATABASE_URL": f"{PG_URL}/{DATABASE}",
+    "REDIS_URL": REDIS_URL,
+    "CHANNEL_PREFIX": PREFIX,
+    "INVITATION_RATE_LIMIT": "1000000000",
+    "BENCH_CELERY_BROKER_URL": CELERY_BROKER_URL,
+    "BENCH_CELERY_PREFIX": PREFIX,
+    "BENCH_CELERY_QUEUE": CELERY_QUEUE,
+    "PYTHONUNBUFFERED": "1",
+}
 # Backlogs are published up front (see bench/settings.py); the product workers of the
 # throughput scenarios keep them for the whole run instead of expiring and re-driving them.
 QUEUE_KNOBS = {"CHANNEL_EXPIRY": "3600", "INVITATION_REPUBLISH_AFTER": "3600"}
-
-
-@dataclass
-class Config:
-    repeats: int
-    sizes: dict
-    scenarios: list[int]
-    log_dir: Path
-    pg_url: str = "postgres://postgres@127.0.0.1:5432"
-    database: str = "bench_invitations"
-    redis_url: str = "redis://127.0.0.1:6379/12"
-    celery_broker_url: str = "redis://127.0.0.1:6379/11"
-    prefix: str = field(default_factory=lambda: f"bench-{os.getpid()}-")
-    queue_knobs: bool = True
+PROJECT_WORKER = [PYTHON, "manage.py", "runworker", "send-invite"]
+CELERY_WORKER = [
+    # --pool solo: the task runs in the process that reads the queue, one at a time, like the
+    # product's worker; prefork -c 1 would add a second process and a pipe hop per task.
+    *[PYTHON, "-m", "celery", "-A", "bench.celery_app", "worker", "--pool", "solo", "--concurrency", "1"],
+    *["--queues", CELERY_QUEUE, "--without-gossip", "--without-mingle", "--without-heartbeat"],
+    *["--loglevel", "WARNING"],
+]
 
 
 class Harness:
-    """Starts what a scenario needs and resets the state between runs."""
+    """Starts what a scenario needs, resets the state between runs, and cleans up on exit."""
 
-    def __init__(self, config: Config, exit_stack: ExitStack):
-        self.config = config
-        self.processes = Processes(config.log_dir)
-        exit_stack.callback(self.processes.stop_all)
-        self.env = self._base_env()
-        self.sink = SmtpSink(self.processes, PYTHON, self.env_for(BENCH_SETTINGS))
-        self.env["EMAIL_URL"] = f"smtp://127.0.0.1:{self.sink.port}"
-        self._create_database()
-        exit_stack.callback(self._drop_database)
-        exit_stack.callback(self._delete_redis_keys)
+    def __init__(self, log_dir: Path, exit_stack: ExitStack):
+        self.log_dir, self.running = log_dir, []
+        exit_stack.callback(lambda: self.stop(*reversed(self.running)))
+        smtp_port, self.sink_port = free_port(), free_port()
+        self.env = {**os.environ, **ENV, "EMAIL_URL": f"smtp://127.0.0.1:{smtp_port}"}
+        sink = [
+            PYTHON,
+            "-m",
+            "bench.smtp_sink",
+            "--port",
+            str(smtp_port),
+            "--control-port",
+            str(self.sink_port),
+        ]
+        self.start("smtp-sink", sink, self.env).wait_logged("smtp sink ready", timeout=30)
+        _admin_sql("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+        _admin_sql("CREATE DATABASE {}")
+        exit_stack.callback(_drop_database)
+        exit_stack.callback(_delete_redis_keys)
+        for command in (["migrate"], ["collectstatic"]):
+            manage = [PYTHON, "manage.py", *command, "--noinput", "--verbosity", "0"]
+            subprocess.run(manage, cwd=ROOT, env=self.env_for(PRODUCT_SETTINGS), check=True)  # noqa: S603
         os.environ.update(self.env_for(BENCH_SETTINGS))
-        for command in (["migrate", "--noinput"], ["collectstatic", "--noinput", "--verbosity", "0"]):
-            self.manage(command)
         import django
 
         django.setup()
-        self.redis = redis.Redis.from_url(config.redis_url)
-        self.broker = redis.Redis.from_url(config.celery_broker_url)
-        self._create_staff()
-
-    def _base_env(self) -> dict:
-        config = self.config
-        return {
-            **os.environ,
-            "SECRET_KEY": "bench-only-key-not-secret",
-            "DEBUG": "0",
-            "SECURE_SSL_REDIRECT": "0",
-            "SECURE_HSTS_SECONDS": "0",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "DATABASE_URL": f"{config.pg_url}/{config.database}",
-            "REDIS_URL": config.redis_url,
-            "CHANNEL_PREFIX": config.prefix,
-            "INVITATION_RATE_LIMIT": "1000000000",
-            "BENCH_CELERY_BROKER_URL": config.celery_broker_url,
-            "BENCH_CELERY_PREFIX": config.prefix,
-            "BENCH_CELERY_QUEUE": CELERY_QUEUE,
-            "PYTHONUNBUFFERED": "1",
-        }
+        self.redis, self.broker = redis.Redis.from_url(REDIS_URL), redis.Redis.from_url(CELERY_BROKER_URL)
+        _create_staff()
 
     def env_for(self, settings_module: str, **extra: str) -> dict:
         return {**self.env, "DJANGO_SETTINGS_MODULE": settings_module, **extra}
 
-    def manage(self, command: list[str]) -> None:
-        subprocess.run(  # noqa: S603
-            [PYTHON, "manage.py", *command], cwd=ROOT, env=self.env_for(PRODUCT_SETTINGS), check=True
-        )
-
-    # --- database and Redis ---------------------------------------------------------------
-
-    def _admin_sql(self, statement: sql.Composable) -> None:
-        with psycopg.connect(f"{self.config.pg_url}/postgres", autocommit=True, connect_timeout=5) as conn:
-            conn.execute(statement)
-
-    def _create_database(self) -> None:
-        name = sql.Identifier(self.config.database)
-        self._admin_sql(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        self._admin_sql(sql.SQL("CREATE DATABASE {}").format(name))
-
-    def _drop_database(self) -> None:
-        with contextlib.suppress(Exception):
-            from django.db import connections
-
-            connections.close_all()
-        self._admin_sql(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.config.database))
-        )
-
-    def _delete_redis_keys(self) -> None:
-        for url in (self.config.redis_url, self.config.celery_broker_url):
-            client = redis.Redis.from_url(url, socket_connect_timeout=5)
-            keys = list(client.scan_iter(match=self.config.prefix + "*", count=1000))
-            for start in range(0, len(keys), 1000):
-                client.delete(*keys[start : start + 1000])
-            client.close()
-
-    def _create_staff(self) -> None:
-        from django.contrib.auth import get_user_model
-        from django.contrib.auth.models import Permission
-
-        user = get_user_model().objects.create_user(
-            STAFF_USER, "staff@example.com", STAFF_PASSWORD, is_staff=True
-        )
-        user.user_permissions.add(Permission.objects.get(codename="add_invitation"))
-
-    def reset(self) -> None:
-        """An empty invitation table, channel and Celery queue, and a sink with zero counts."""
+    def reset(self, *, connection_ms: float = 0, message_ms: float = 0) -> None:
+        """An empty invitation table, channel and Celery queue; a sink with these delays and zero counts."""
         from django.db import connection
 
         with connection.cursor() as cursor:
             cursor.execute("TRUNCATE invitations_invitation RESTART IDENTITY")
-        self._delete_redis_keys()
+        _delete_redis_keys()
+        smtp_sink.control(self.sink_port, f"SET {connection_ms} {message_ms}")
+        smtp_sink.control(self.sink_port, "RESET")
 
-    def channel_depth(self) -> int:
+    def sink_stats(self) -> dict:
+        return smtp_sink.control(self.sink_port, "STATS")
+
+    def queued(self, system: str) -> int:
+        """Messages waiting on the project's channel or in Celery's queue."""
         from django.conf import settings
 
-        return self.redis.zcard(self.config.prefix + settings.INVITATION_CHANNEL)
+        if system == "project":
+            return self.redis.zcard(PREFIX + settings.INVITATION_CHANNEL)
+        return self.broker.llen(PREFIX + CELERY_QUEUE)
 
-    def celery_depth(self) -> int:
-        return self.broker.llen(self.config.prefix + CELERY_QUEUE)
+    def start(self, name: str, args: list[str], env: dict) -> Process:
+        process = Process(name, args, env, self.log_dir)
+        self.running.append(process)
+        return process
 
-    # --- processes --------------------------------------------------------------------------
+    def stop(self, *processes: Process) -> None:
+        for process in processes:  # signal all first: they wind down in parallel
+            if process.popen.poll() is None:
+                process.popen.terminate()
+        for process in processes:
+            process.stop()
+            self.running.remove(process)
 
     def start_web(self, settings_module: str, name: str) -> tuple[Process, int]:
         port = free_port()
         env = self.env_for(settings_module, SITE_URL=f"http://127.0.0.1:{port}")
         daphne = [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "myproject.asgi:application"]
-        process = self.processes.start(name, daphne, env)
-        wait_for(
-            lambda: _answers(f"http://127.0.0.1:{port}/healthz") or process.popen.poll() is not None,
-            timeout=60,
-            message=f"{name} on port {port}",
-        )
-        if process.popen.poll() is not None:
-            raise RuntimeError(f"{name} exited:\n{process.output()[-3000:]}")
+        process = self.start(name, daphne, env)
+        process.wait_until(lambda: answers(f"http://127.0.0.1:{port}/healthz"), timeout=60, what="to answer")
         return process, port
 
-    def launch_workers(self, system: str, count: int, name: str, *, queue_knobs: bool) -> list[Process]:
-        """Start `count` workers without waiting for them (see wait_ready)."""
-        if system == "project":
-            extra = QUEUE_KNOBS if queue_knobs and self.config.queue_knobs else {}
-            env = self.env_for(PRODUCT_SETTINGS, **extra)
-            args = [PYTHON, "manage.py", "runworker", "send-invite"]
-            return [self.processes.start(f"{name}-{i}", args, env) for i in range(count)]
-        env = self.env_for(BENCH_SETTINGS)
-        return [
-            self.processes.start(
-                f"{name}-{i}", [*celery_worker_args(), "--hostname", f"bench{i}@127.0.0.1"], env
-            )
-            for i in range(count)
-        ]
-
     def start_workers(self, system: str, count: int, name: str, *, queue_knobs: bool) -> list[Process]:
-        workers = self.launch_workers(system, count, name, queue_knobs=queue_knobs)
-        wait_ready(workers, system)
+        """Start `count` workers of "project" or "celery" together, then wait until each is ready."""
+        if system == "project":
+            env = self.env_for(PRODUCT_SETTINGS, **(QUEUE_KNOBS if queue_knobs else {}))
+            workers = [self.start(f"{name}-{i}", PROJECT_WORKER, env) for i in range(count)]
+        else:
+            env, hostname = self.env_for(BENCH_SETTINGS), "bench{}@127.0.0.1"
+            workers = [
+                self.start(f"{name}-{i}", [*CELERY_WORKER, "-n", hostname.format(i)], env)
+                for i in range(count)
+            ]
+        for worker in workers:
+            worker.wait_logged("worker ready", timeout=60)  # both log it: "celery worker ready"
         return workers
 
 
-def celery_worker_args() -> list[str]:
-    # --pool solo: the task runs in the process that reads the queue, one at a time (the
-    # issue's "concurrency 1"); prefork -c 1 would add a second process and a pipe hop per task.
-    return [
-        *[PYTHON, "-m", "celery", "-A", "bench.celery_app", "worker", "--pool", "solo", "--concurrency", "1"],
-        *["--queues", CELERY_QUEUE, "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        *["--loglevel", "WARNING"],
-    ]
+def _admin_sql(statement: str) -> None:
+    with psycopg.connect(f"{PG_URL}/postgres", autocommit=True, connect_timeout=5) as conn:
+        conn.execute(sql.SQL(statement).format(sql.Identifier(DATABASE)))
 
 
-def wait_ready(workers: list[Process], system: str) -> None:
-    marker = "worker ready" if system == "project" else "celery worker ready"
-    for worker in workers:
-        worker.wait_ready(marker, timeout=60)
+def _drop_database() -> None:
+    with contextlib.suppress(Exception):
+        from django.db import connections
+
+        connections.close_all()
+    _admin_sql("DROP DATABASE IF EXISTS {} WITH (FORCE)")
 
 
-def _answers(url: str) -> bool:
-    try:
-        urllib.request.urlopen(url, timeout=2)  # noqa: S310 - loopback
-    except urllib.error.HTTPError:
-        return True  # 503 still means the server is up
-    except OSError:
-        return False
-    return True
+def _delete_redis_keys() -> None:
+    for url in (REDIS_URL, CELERY_BROKER_URL):
+        client = redis.Redis.from_url(url, socket_connect_timeout=5)
+        keys = list(client.scan_iter(match=PREFIX + "*", count=1000))
+        for start in range(0, len(keys), 1000):
+            client.delete(*keys[start : start + 1000])
+        client.close()
+
+
+def _create_staff() -> None:
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    user = get_user_model().objects.create_user(
+        STAFF_USER, "staff@example.com", STAFF_PASSWORD, is_staff=True
+    )
+    user.user_permissions.add(Permission.objects.get(codename="add_invitation"))

@@ -9,7 +9,7 @@ import copy
 
 from myproject.settings import *  # noqa: F403
 from myproject.settings import CHANNEL_LAYERS as PRODUCT_CHANNEL_LAYERS
-from myproject.settings import INVITATION_CHANNEL, env
+from myproject.settings import INVITATION_CHANNEL
 
 ROOT_URLCONF = "bench.urls"
 
@@ -17,7 +17,5 @@ ROOT_URLCONF = "bench.urls"
 # numbers only change what the runner itself publishes: a whole backlog goes onto the
 # channel up front and stays there until a worker takes it, as it would in Celery's broker.
 CHANNEL_LAYERS = copy.deepcopy(PRODUCT_CHANNEL_LAYERS)
-CHANNEL_LAYERS["default"]["CONFIG"]["channel_capacity"] = {
-    INVITATION_CHANNEL: env.int("BENCH_PUBLISH_CAPACITY", default=1_000_000)
-}
-CHANNEL_LAYERS["default"]["CONFIG"]["expiry"] = env.int("BENCH_PUBLISH_EXPIRY", default=3600)
+CHANNEL_LAYERS["default"]["CONFIG"]["channel_capacity"] = {INVITATION_CHANNEL: 1_000_000}
+CHANNEL_LAYERS["default"]["CONFIG"]["expiry"] = 3600

@@ -3,65 +3,15 @@
 import os
 import re
 import socket
-import subprocess
 import sys
-import time
+import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
 from http.cookiejar import CookieJar
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(condition: Callable[[], object], *, timeout: float, message: str = "condition") -> object:
-    """Poll until condition() is truthy; fail after the deadline. No fixed sleeps."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
-        time.sleep(0.05)
-
-
-class Process:
-    """A child process whose output goes to a log file that a failing test can show."""
-
-    def __init__(self, name: str, args: list[str], env: dict, log_dir: Path):
-        self.name = name
-        self.log_path = log_dir / f"{name}.log"
-        self.log = self.log_path.open("wb")
-        self.popen = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-
-    def output(self) -> str:
-        self.log.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def signal(self, signum: int) -> None:
-        self.popen.send_signal(signum)
-
-    def wait(self, timeout: float) -> int:
-        return self.popen.wait(timeout=timeout)
-
-    def stop(self) -> None:
-        """Terminate, then kill if it does not exit within 30 s; a no-op once it has exited."""
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
-        self.log.close()
+from tests.integration.processes import ROOT as ROOT  # tests import it from here
+from tests.integration.processes import Process, answers, free_port, wait_for
 
 
 class RedisServer:
@@ -115,16 +65,14 @@ class Stack:
             name, [sys.executable, "manage.py", "runworker", "send-invite"], self.env, self.log_dir
         )
         self.processes.append(process)
-        wait_for(lambda: "worker ready" in process.output() or process.popen.poll() is not None, timeout=30)
-        assert process.popen.poll() is None, process.output()
+        process.wait_logged("worker ready", timeout=30)
         return process
 
     def start_web(self) -> Process:
         daphne = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.web_port)]
         process = Process("web", [*daphne, "myproject.asgi:application"], self.env, self.log_dir)
         self.processes.append(process)
-        wait_for(lambda: _answers(self.base_url + "/healthz") or process.popen.poll() is not None, timeout=30)
-        assert process.popen.poll() is None, process.output()
+        process.wait_until(lambda: answers(self.base_url + "/healthz"), timeout=30, what="to answer")
         return process
 
     def stop(self) -> None:
@@ -133,16 +81,6 @@ class Stack:
 
     def logs(self) -> str:
         return "\n".join(f"--- {p.name} ---\n{p.output()[-4000:]}" for p in self.processes)
-
-
-def _answers(url: str) -> bool:
-    try:
-        urllib.request.urlopen(url, timeout=2)
-    except urllib.error.HTTPError:
-        return True  # 503 still means the server is up
-    except OSError:
-        return False
-    return True
 
 
 class Browser:
