@@ -55,7 +55,8 @@ class InvitationForm(forms.ModelForm):
     def save(self, commit: bool = True) -> Invitation:
         if not commit:
             raise ValueError("InvitationForm.save() always commits: the row is the outbox.")
-        self.instance = services.invitation_create(email=self.cleaned_data["email"], sender=self.sender)
+        email = self.cleaned_data["email"]  # screened by clean()
+        self.instance = services.invitation_create(email=email, sender=self.sender, screened=True)
         return self.instance
 
 

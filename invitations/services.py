@@ -87,13 +87,15 @@ def _is_valid_email(email: str) -> bool:
     return len(email) <= Invitation._meta.get_field("email").max_length
 
 
-def invitation_create(*, email: str, sender: AbstractBaseUser | None) -> Invitation:
+def invitation_create(*, email: str, sender: AbstractBaseUser | None, screened: bool = False) -> Invitation:
     """Save a pending invitation and wake a worker once the transaction commits. Raises
     InvitationRefused when the screen refuses the address, IntegrityError when a concurrent
-    request invited it a moment ago (the caller's transaction stays usable)."""
-    [(email, result)] = invitations_screen(emails=[email], sender=sender)
-    if result != BulkResult.QUEUED:
-        raise InvitationRefused(f"{email}: {result}", code=result)
+    request invited it a moment ago (the caller's transaction stays usable). `screened`: the
+    caller has just screened this address (InvitationForm.clean does)."""
+    if not screened:
+        [(email, result)] = invitations_screen(emails=[email], sender=sender)
+        if result != BulkResult.QUEUED:
+            raise InvitationRefused(f"{email}: {result}", code=result)
     with transaction.atomic():
         invitation = Invitation.objects.create(email=email, sender=sender, published_at=timezone.now())
     transaction.on_commit(

@@ -58,8 +58,6 @@ def invitation_new(request: HttpRequest) -> HttpResponse:
             invitation = form.save()
         except IntegrityError:  # the same address submitted twice at once
             form.add_error("email", "This address already has an open invitation.")
-        except services.InvitationRefused as refused:  # the hour's last invitation went a moment ago
-            form.add_error(None, refused)
         else:
             messages.success(request, f"Invitation to {invitation.email} queued for sending.")
             return redirect("invitations:list")

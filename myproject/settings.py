@@ -36,16 +36,19 @@ INSTALLED_APPS = [
     "channels",
 ]
 
-# WhiteNoise right after SecurityMiddleware, as its docs advise: static files skip the rest.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, not second as WhiteNoise's docs put it: it is sync-only, and Django's ASGI handler
+    # runs every middleware inside a sync-only one in sync mode, so the whole stack runs in one
+    # thread hop instead of one per process_request/process_response. A static file passes
+    # the lazy session and user unread.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
 ]
 
 ROOT_URLCONF = "myproject.urls"
