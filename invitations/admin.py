@@ -51,10 +51,7 @@ class InvitationAdmin(admin.ModelAdmin):
         if change:
             return form
 
-        class AddInvitationForm(form):
-            """The admin's add form knows its sender while it validates: the same screen
-            (open invitation, hourly limit) applies as on /invites/new/."""
-
+        class AddInvitationForm(form):  # knows its sender while it validates: the same screen
             def __init__(self, *args, **form_kwargs):
                 super().__init__(*args, sender=request.user, **form_kwargs)
 

@@ -38,6 +38,15 @@ async def take_waiting(layer, channel: str, *, limit: int, share: int = 1) -> li
     return []
 
 
+async def depth(layer, channel: str) -> int:
+    """Messages waiting on `channel` (0 for a layer that cannot tell)."""
+    if isinstance(layer, RedisChannelLayer):
+        return await layer.connection(0).zcard(layer.prefix + channel)
+    if isinstance(layer, InMemoryChannelLayer) and channel in layer.channels:
+        return layer.channels[channel].qsize()
+    return 0
+
+
 # What RedisChannelLayer.send does (drop expired messages, refuse past capacity, add, renew
 # the key's expiry), for many messages. ARGV: now, expiry, capacity, then score and member pairs.
 _SEND_MANY = """

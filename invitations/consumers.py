@@ -71,13 +71,14 @@ class InvitationSendConsumer(SyncConsumer):
             return
         # Run by the worker, the consumer announces through its Announcements and stops
         # starting mails when it stops; alone, it announces at once and never stops early.
-        run = {
-            "announce": self.scope.get("announce", live.invitation_announce),
-            "stopping": self.scope.get("stopping"),
-        }
+        scope = self.scope
         try:
             delivery.invitations_deliver(
-                invitation_ids=invitation_ids, worker=self.name, mailer=self.mailer, **run
+                invitation_ids=invitation_ids,
+                worker=self.name,
+                mailer=self.mailer,
+                announce=scope.get("announce", live.invitation_announce),
+                stopping=scope.get("stopping"),
             )
         except Exception:
             logger.exception("invitations %s: delivery crashed; the sweep will re-drive them", invitation_ids)

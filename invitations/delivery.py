@@ -77,13 +77,9 @@ def _deliver_claimed(
     else:
         outcome = _record_sent(invitation, worker=worker, key=key)
         error = ""
+    took = f"ms={(time.monotonic() - started) * 1000:.0f}" + (f" error={error!r}" if error else "")
     logger.info(
-        "invitation id=%s attempt=%s outcome=%s ms=%d%s",
-        invitation.pk,
-        invitation.attempts,
-        outcome,
-        (time.monotonic() - started) * 1000,
-        f" error={error!r}" if error else "",
+        "invitation id=%s attempt=%s outcome=%s %s", invitation.pk, invitation.attempts, outcome, took
     )
     announce(invitation=invitation)
     return outcome

@@ -39,7 +39,7 @@ class InvitationForm(forms.ModelForm):
             result = BulkResult.RATE_LIMITED if services.rate_quota(sender=self.sender) == 0 else None
         else:
             [(email, result)] = services.invitations_screen(emails=[email], sender=self.sender)
-        if result == BulkResult.INVALID:
+        if result == BulkResult.INVALID:  # e.g. longer than the column once in its IDNA form
             self.add_error("email", forms.ValidationError("Enter a valid email address.", code="invalid"))
         elif result == BulkResult.ALREADY_INVITED:
             error = forms.ValidationError(

@@ -17,11 +17,7 @@ STATUS_MESSAGE_TYPE = "invitation.status"
 
 def invitation_payload(invitation: Invitation) -> dict:
     """What a row of the board shows, as JSON."""
-    sent = (
-        formats.date_format(timezone.localtime(invitation.sent), "DATETIME_FORMAT")
-        if invitation.sent
-        else None
-    )
+    sent = invitation.sent and formats.date_format(timezone.localtime(invitation.sent), "DATETIME_FORMAT")
     return {
         "id": invitation.pk,
         "email": invitation.email,

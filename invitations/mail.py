@@ -78,10 +78,8 @@ def _smtp_error(code: int, text: bytes | str) -> str:
 
 
 class ReusableMailer:
-    """One connection to the default mailer, kept open across messages.
-
-    A connection the server closed while idle is reopened once, transparently.
-    """
+    """One connection to the default mailer, kept open across messages; one the server closed
+    while idle is reopened once, transparently."""
 
     def __init__(self) -> None:
         self.connection = None
@@ -91,11 +89,7 @@ class ReusableMailer:
         try:
             self._connect()
         except Exception as exc:
-            logger.warning(
-                "mail server not reachable yet (%s: %s); connecting at the first mail",
-                type(exc).__name__,
-                exc,
-            )
+            logger.warning("mail server not reachable yet (%r); connecting at the first mail", exc)
             self.close()
 
     def send(self, message: EmailMultiAlternatives) -> None:

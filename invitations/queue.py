@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.exceptions import ChannelFull
-from channels.layers import InMemoryChannelLayer, get_channel_layer
+from channels.layers import get_channel_layer
 from channels_redis.core import RedisChannelLayer
 from django.conf import settings
 
@@ -106,19 +106,8 @@ def merge_wake_ups(messages: list[dict]) -> list[dict]:
 
 def channel_room() -> int:
     """How many more wake-ups the send-invite channel takes before it is full."""
-    return async_to_sync(_channel_room)()
-
-
-async def _channel_room() -> int:
-    layer = get_channel_layer()
-    channel = settings.INVITATION_CHANNEL
-    if isinstance(layer, RedisChannelLayer):
-        depth = await layer.connection(0).zcount(layer.prefix + channel, "-inf", "+inf")
-    elif isinstance(layer, InMemoryChannelLayer):
-        depth = layer.channels[channel].qsize() if channel in layer.channels else 0
-    else:
-        depth = 0
-    return max(layer.get_capacity(channel) - depth, 0)
+    layer, channel = get_channel_layer(), settings.INVITATION_CHANNEL
+    return max(layer.get_capacity(channel) - async_to_sync(batches.depth)(layer, channel), 0)
 
 
 async def _announce_and_send(payloads: list[dict], ids: list[int]) -> int:
@@ -144,10 +133,5 @@ async def _send_all(ids: list[int]) -> int:
                 await layer.send(channel, message)
                 published += 1
     except Exception as exc:
-        logger.warning(
-            "could not publish %d invitation(s), the sweep will: %s: %s",
-            len(ids) - published,
-            type(exc).__name__,
-            exc,
-        )
+        logger.warning("could not publish %d invitation(s), the sweep will: %r", len(ids) - published, exc)
     return published

@@ -1,5 +1,6 @@
 """Invitation logic: screen and create (one or many), accept, and the admin's resend, retry and revoke."""
 
+import contextlib
 from datetime import timedelta
 from enum import StrEnum
 
@@ -38,14 +39,10 @@ class UsernameTaken(Exception):
 def normalize_email(email: str) -> str:
     """One mailbox, one address: whitespace stripped, the domain lowercased and written in its
     ASCII (IDNA) form, so `user@bücher.example` and `user@xn--bcher-kva.example` are one."""
-    local, at, domain = email.strip().rpartition("@")
-    if not at or not domain:
-        return email.strip()
-    try:
+    local, _, domain = email.strip().rpartition("@")
+    with contextlib.suppress(UnicodeError):  # not a valid IDN: left for the validator to refuse
         domain = punycode(domain.lower())
-    except UnicodeError:  # not a valid IDN: left for the validator to refuse
-        domain = domain.lower()
-    return f"{local}@{domain}"
+    return f"{local}@{domain.lower()}" if local else email.strip()
 
 
 def rate_quota(*, sender: AbstractBaseUser | None) -> int | None:

@@ -61,9 +61,7 @@ class InvitationWorker(Worker):
         _, unfinished = await asyncio.wait(slots, timeout=self.grace_period)
         if unfinished:
             logger.warning(
-                "%d message(s) unfinished after %.0f s; the sweep will re-drive them",
-                len(unfinished),
-                self.grace_period,
+                "%d message(s) unfinished at the grace period's end; the sweep has them", len(unfinished)
             )
         # The chores end by themselves once stopping is set. A sweep in flight must not be
         # cancelled: its thread would go on and wait forever for this loop to publish for it.

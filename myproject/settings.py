@@ -70,10 +70,9 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-# PostgreSQL gets psycopg's pool, which Django only allows with CONN_MAX_AGE=0: each request
-# takes a connection from it and gives it back, checked first (CONN_HEALTH_CHECKS). The
-# worker, whose consumers each keep one thread, makes its connections persistent instead when
-# there is no pool (see runworker).
+# PostgreSQL gets psycopg's pool (Django allows it only with CONN_MAX_AGE=0), which checks a
+# connection before handing it out (CONN_HEALTH_CHECKS). Without a pool the worker keeps its
+# connections (runworker).
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 WORKER_CONN_MAX_AGE = env.int("WORKER_CONN_MAX_AGE", default=600)
@@ -128,29 +127,22 @@ CHANNEL_LAYERS = {
             "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 2}],
             "prefix": CHANNEL_PREFIX,
             "expiry": env.int("CHANNEL_EXPIRY", default=60),
-            # The database re-drives anything the channel drops; a larger buffer just
-            # means fewer re-drives after a burst.
+            # The database re-drives what the channel drops; more room, fewer re-drives.
             "channel_capacity": {INVITATION_CHANNEL: 1000},
         },
     },
 }
 
-# Mail: Django 6.1 mailers, built from EMAIL_URL; every SMTP attempt has a timeout.
-# EMAIL_TIMEOUT is a deprecated setting name under MAILERS, so the value lives here.
+# Django 6.1 mailers from EMAIL_URL; EMAIL_TIMEOUT is deprecated as a setting under MAILERS.
 INVITATION_SMTP_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
-MAILERS = mailers_from_url(
-    env.str("EMAIL_URL", default="consolemail://"),
-    timeout=INVITATION_SMTP_TIMEOUT,
-)
+MAILERS = mailers_from_url(env.str("EMAIL_URL", default="consolemail://"), timeout=INVITATION_SMTP_TIMEOUT)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="invitations@localhost")
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
-# Messages each worker process handles at once, each over its own SMTP connection. Six
-# keep a provider that takes ~200 ms per mail at ~30 mails/s; more only add GIL contention
-# when the server answers at once (see bench/README.md).
+# Messages one worker process sends at once, each over its own SMTP connection: six keep a
+# provider that takes ~200 ms per mail at ~30 mails/s (bench scenario 2).
 INVITATION_WORKER_CONCURRENCY = env.int("INVITATION_WORKER_CONCURRENCY", default=6)
-# Most wake-ups one consumer takes off the channel at once, to claim their invitations in
-# one statement; it sends and stamps them one by one.
+# Most wake-ups one consumer takes and claims at once; it sends and stamps them one by one.
 INVITATION_WORKER_BATCH = env.int("INVITATION_WORKER_BATCH", default=20)
 # Delivery policy (see invitations/delivery.py).
 INVITATION_MAX_ATTEMPTS = env.int("INVITATION_MAX_ATTEMPTS", default=5)
@@ -158,8 +150,7 @@ INVITATION_RETRY_BASE = env.float("INVITATION_RETRY_BASE", default=5.0)
 INVITATION_RETRY_CAP = env.float("INVITATION_RETRY_CAP", default=600.0)
 # A claim older than this belongs to a worker that died; the row is sent again.
 INVITATION_CLAIM_TIMEOUT = env.float("INVITATION_CLAIM_TIMEOUT", default=INVITATION_SMTP_TIMEOUT * 6)
-# How often a worker looks for invitations the channel forgot, and how long a published
-# wake-up may go unanswered before it is published again.
+# How often a worker sweeps for what the channel forgot; when an unanswered wake-up is re-sent.
 INVITATION_SWEEP_INTERVAL = env.float("INVITATION_SWEEP_INTERVAL", default=2.0)
 INVITATION_REPUBLISH_AFTER = env.float("INVITATION_REPUBLISH_AFTER", default=45.0)
 INVITATION_EXPIRY_DAYS = env.int("INVITATION_EXPIRY_DAYS", default=7)

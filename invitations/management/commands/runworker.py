@@ -16,16 +16,14 @@ class Command(runworker.Command):
             "--concurrency",
             type=int,
             default=settings.INVITATION_WORKER_CONCURRENCY,
-            help="Messages handled at once, each over its own SMTP connection "
-            "(default: INVITATION_WORKER_CONCURRENCY).",
+            help="Messages sent at once, each over its own SMTP connection (INVITATION_WORKER_CONCURRENCY).",
         )
 
     def handle(self, *args, concurrency, **options):
         if concurrency < 1:
             raise runworker.CommandError("--concurrency must be at least 1.")
-        # Each consumer keeps one thread, and so one database connection, for its life: unlike
-        # the web process the worker keeps connections open across messages, and a pool must
-        # hold one per consumer plus the sweep's.
+        # Each consumer keeps its thread, and so its database connection: without a pool they
+        # persist across messages, and a pool must hold one per consumer plus the sweep's.
         for database in connections.settings.values():
             pool = database.get("OPTIONS", {}).get("pool")
             if not pool:
