@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 
 from invitations import services
 from invitations.forms import InvitationForm
-from invitations.models import Invitation
+from invitations.models import Invitation, Suppression
 
 Status = Invitation.Status
 
@@ -32,13 +32,23 @@ class StatusFilter(admin.SimpleListFilter):
 @admin.register(Invitation)
 class InvitationAdmin(admin.ModelAdmin):
     form = InvitationForm
-    list_display = ["email", "sender", "status", "sent", "attempts", "last_error", "accepted", "created"]
+    list_display = [
+        "email",
+        "sender",
+        "status",
+        "sent",
+        "delivered",
+        "attempts",
+        "last_error",
+        "accepted",
+        "created",
+    ]
     list_filter = [StatusFilter, "sender", "created", "sent"]
-    search_fields = ["email"]
+    search_fields = ["email", "message_id"]
     date_hierarchy = "created"
     readonly_fields = [
-        "sender", "status", "created", "sent", "accepted", "attempts", "last_error",
-        "next_attempt_at", "published_at", "claimed_at", "claimed_by", "key_digest",
+        "sender", "status", "created", "sent", "delivered", "message_id", "accepted", "attempts",
+        "last_error", "next_attempt_at", "published_at", "claimed_at", "claimed_by", "key_digest",
     ]  # fmt: skip
     actions = ["resend", "retry_now", "revoke"]
 
@@ -96,3 +106,22 @@ class InvitationAdmin(admin.ModelAdmin):
 
 def _ids(queryset) -> list[int]:
     return list(queryset.values_list("pk", flat=True))
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(admin.ModelAdmin):
+    """Addresses not invited again because they hard-bounced or complained."""
+
+    list_display = ["email", "reason", "detail", "created", "invitation"]
+    list_filter = ["reason", "created"]
+    search_fields = ["email"]
+    readonly_fields = ["email", "reason", "detail", "created", "invitation"]
+    actions = ["lift"]
+
+    def has_add_permission(self, request):
+        return False  # only a provider's word suppresses an address
+
+    @admin.action(description="Lift: allow inviting these addresses again", permissions=["delete"])
+    def lift(self, request, queryset):
+        lifted = services.suppressions_lift(ids=_ids(queryset))
+        self.message_user(request, f"{lifted} address(es) may be invited again.", messages.SUCCESS)

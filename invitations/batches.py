@@ -64,11 +64,20 @@ return math.max(n, 0)
 SEND_CHUNK = 500
 
 
-async def send_many(layer: RedisChannelLayer, channel: str, messages: list[dict]) -> int:
-    """Add `messages` to the channel in order, as far as its capacity allows; return how many."""
+async def send_many(
+    layer: RedisChannelLayer, channel: str, messages: list[dict], *, ahead: bool = False
+) -> int:
+    """Add `messages` to the channel in order, as far as its capacity allows; return how many.
+
+    `ahead`: the priority lane. Receives take the lowest score first, so these are scored as if
+    sent half the expiry ago: they go before everything sent since, a bulk backlog included,
+    and still live for half the expiry (the sweep re-drives any that expire)."""
     now = time.time()
-    # A score a microsecond apart for each keeps them in order (receives take the lowest).
-    # Passed as exact decimal strings: Lua would round a number to 14 digits.
-    scored = [(repr(now + index * 1e-6), layer.serialize(message)) for index, message in enumerate(messages)]
+    start = now - layer.expiry / 2 if ahead else now
+    # A score a microsecond apart for each keeps them in order. Passed as exact decimal
+    # strings: Lua would round a number to 14 digits.
+    scored = [
+        (repr(start + index * 1e-6), layer.serialize(message)) for index, message in enumerate(messages)
+    ]
     args = [repr(now), int(layer.expiry), layer.get_capacity(channel), *chain.from_iterable(scored)]
     return await layer.connection(0).eval(_SEND_MANY, 1, layer.prefix + channel, *args)

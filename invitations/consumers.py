@@ -69,8 +69,8 @@ class InvitationSendConsumer(SyncConsumer):
         if invitation_ids is None:
             logger.warning("ignoring invitation.send without integer ids: %r", message)
             return
-        # Run by the worker, the consumer announces through its Announcements and stops
-        # starting mails when it stops; alone, it announces at once and never stops early.
+        # Run by the worker, the consumer announces through its Announcements, keeps to the
+        # fleet's pace and stops starting mails when it stops; alone, it does none of that.
         scope = self.scope
         try:
             delivery.invitations_deliver(
@@ -78,7 +78,8 @@ class InvitationSendConsumer(SyncConsumer):
                 worker=self.name,
                 mailer=self.mailer,
                 announce=scope.get("announce", live.invitation_announce),
-                stopping=scope.get("stopping"),
+                stopping=scope.get("stopping", lambda: False),
+                gate=scope.get("gate"),
             )
         except Exception:
             logger.exception("invitations %s: delivery crashed; the sweep will re-drive them", invitation_ids)

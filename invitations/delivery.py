@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from invitations import live, mail, queue
+from invitations import failures, live, mail, queue, throttle
 from invitations.models import Invitation, key_digest
 
 logger = logging.getLogger(__name__)
@@ -33,26 +33,58 @@ def invitations_deliver(
     worker: str,
     mailer: mail.ReusableMailer,
     announce: Callable[..., None] = live.invitation_announce,
-    stopping: Callable[[], bool] | None = None,
+    stopping: Callable[[], bool] = lambda: False,
+    gate: throttle.SendGate | None = None,
 ) -> dict[int, DeliveryOutcome]:
-    """Claim the due invitations among `invitation_ids` at once, then send and stamp each in turn.
+    """Claim the due invitations among `invitation_ids`, then send and stamp each in turn.
 
     Idempotent: what is missing, taken, not due or closed is skipped. Each mail is stamped as
-    soon as the server took it. Once `stopping()` is true, or a mail breaks off with an error,
-    no other mail is started and the unused claims are released for the sweep.
+    soon as the server took it. With a `gate` every claim waits for its turn first: one at a
+    time under a send rate, a whole batch otherwise. Once `stopping()` is true, a provider
+    said "too many" or a mail broke off, no other mail starts; the rest goes to the sweep.
     """
+    run = {"worker": worker, "mailer": mailer, "announce": announce, "stopping": stopping, "gate": gate}
+    if gate is None or not gate.limited:
+        if gate is not None and not gate.wait_turn(stopping):  # a provider's pause outlasted us
+            return _leave_for_sweep(invitation_ids)
+        return _deliver_batch(invitation_ids, **run)
+    outcomes: dict[int, DeliveryOutcome] = {}
+    for index, invitation_id in enumerate(invitation_ids):
+        if not gate.wait_turn(stopping):
+            return outcomes | _leave_for_sweep(invitation_ids[index:])
+        outcomes |= _deliver_batch([invitation_id], **run)
+    return outcomes
+
+
+def _leave_for_sweep(invitation_ids: Sequence[int]) -> dict[int, DeliveryOutcome]:
+    """Wake-ups taken but not acted on: marked unpublished, so the next sweep publishes them."""
+    Invitation.objects.filter(pk__in=invitation_ids, status=Status.PENDING).update(published_at=None)
+    return dict.fromkeys(invitation_ids, DeliveryOutcome.RELEASED)
+
+
+def _deliver_batch(
+    invitation_ids: Sequence[int],
+    *,
+    worker: str,
+    mailer: mail.ReusableMailer,
+    announce: Callable[..., None],
+    stopping: Callable[[], bool],
+    gate: throttle.SendGate | None,
+) -> dict[int, DeliveryOutcome]:
     claimed = Invitation.objects.claim_due(invitation_ids, worker=worker, now=timezone.now())
     outcomes = dict.fromkeys(invitation_ids, DeliveryOutcome.SKIPPED)
     for invitation_id in outcomes.keys() - {invitation.pk for invitation in claimed}:
         logger.info("invitation id=%s outcome=skipped (not due or already taken)", invitation_id)
-    started = 0
+    started, throttled = 0, False
     try:
         for invitation in claimed:
-            if started and stopping and stopping():  # finish the mail in hand, start no other
+            if started and (stopping() or throttled):  # finish the mail in hand, start no other
                 break
             started += 1
-            outcome = _deliver_claimed(invitation, worker=worker, mailer=mailer, announce=announce)
+            outcome, throttled = _deliver_claimed(invitation, worker=worker, mailer=mailer, announce=announce)
             outcomes[invitation.pk] = outcome
+            if throttled and gate is not None:
+                gate.pause(_pause_for(invitation))
     finally:
         # A mail that broke off mid-way keeps its claim: it may have been sent already.
         if unsent := [invitation.pk for invitation in claimed[started:]]:
@@ -62,27 +94,31 @@ def invitations_deliver(
     return outcomes
 
 
+def _pause_for(invitation: Invitation) -> float:
+    return max((invitation.next_attempt_at - timezone.now()).total_seconds(), 0.1)
+
+
 def _deliver_claimed(
     invitation: Invitation, *, worker: str, mailer: mail.ReusableMailer, announce: Callable[..., None]
-) -> DeliveryOutcome:
+) -> tuple[DeliveryOutcome, bool]:
+    """Send one claimed invitation and record what came of it; also whether the provider
+    said "too many"."""
     announce(invitation=invitation)
     key = secrets.token_urlsafe(32)
-    started = time.monotonic()
+    started, failure = time.monotonic(), None
     try:
-        mailer.send(mail.build_message(invitation, key=key))
+        message_id = mailer.send(mail.build_message(invitation, key=key))
     except Exception as exc:
-        failure = mail.classify(exc)
+        failure = failures.classify(exc)
         outcome = _record_failure(invitation, worker=worker, failure=failure)
-        error = failure.error
     else:
-        outcome = _record_sent(invitation, worker=worker, key=key)
-        error = ""
-    took = f"ms={(time.monotonic() - started) * 1000:.0f}" + (f" error={error!r}" if error else "")
+        outcome = _record_sent(invitation, worker=worker, key=key, message_id=message_id)
+    took = f"ms={(time.monotonic() - started) * 1000:.0f}" + (f" error={failure.error!r}" if failure else "")
     logger.info(
         "invitation id=%s attempt=%s outcome=%s %s", invitation.pk, invitation.attempts, outcome, took
     )
     announce(invitation=invitation)
-    return outcome
+    return outcome, bool(failure and failure.throttled)
 
 
 def _update_own_claim(invitation: Invitation, *, worker: str, **fields) -> bool:
@@ -95,22 +131,20 @@ def _update_own_claim(invitation: Invitation, *, worker: str, **fields) -> bool:
     return bool(updated)
 
 
-def _record_sent(invitation: Invitation, *, worker: str, key: str) -> DeliveryOutcome:
-    stamped = _update_own_claim(
-        invitation,
-        worker=worker,
-        status=Status.SENT,
-        sent=timezone.now(),
-        key_digest=key_digest(key),
-        last_error="",
-    )
+def _record_sent(invitation: Invitation, *, worker: str, key: str, message_id: str) -> DeliveryOutcome:
+    stamp = {"sent": timezone.now(), "key_digest": key_digest(key), "message_id": message_id[:255]}
+    stamped = _update_own_claim(invitation, worker=worker, status=Status.SENT, last_error="", **stamp)
     if not stamped:
         logger.warning("invitation id=%s was sent after its claim expired", invitation.pk)
     return DeliveryOutcome.SENT
 
 
-def _record_failure(invitation: Invitation, *, worker: str, failure: mail.SendFailure) -> DeliveryOutcome:
-    if failure.permanent or invitation.attempts >= settings.INVITATION_MAX_ATTEMPTS:
+def _record_failure(invitation: Invitation, *, worker: str, failure: failures.SendFailure) -> DeliveryOutcome:
+    if failure.throttled:  # the provider's quota, not this mail: the attempt does not count
+        wait = timedelta(seconds=failure.retry_after) if failure.retry_after else retry_delay(1)
+        fields = {"attempts": invitation.attempts - 1, "next_attempt_at": timezone.now() + wait}
+        outcome, fields = DeliveryOutcome.RETRY, {"status": Status.PENDING, "published_at": None, **fields}
+    elif failure.permanent or invitation.attempts >= settings.INVITATION_MAX_ATTEMPTS:
         outcome, fields = DeliveryOutcome.FAILED, {"status": Status.FAILED}
     else:  # pending again: the sweep publishes it once it is due
         retry_at = timezone.now() + retry_delay(invitation.attempts)

@@ -41,6 +41,12 @@ class InvitationForm(forms.ModelForm):
             [(email, result)] = services.invitations_screen(emails=[email], sender=self.sender)
         if result == BulkResult.INVALID:  # e.g. longer than the column once in its IDNA form
             self.add_error("email", forms.ValidationError("Enter a valid email address.", code="invalid"))
+        elif result == BulkResult.SUPPRESSED:
+            [note] = services.suppression_notes(emails=[email]).values()
+            error = forms.ValidationError(
+                "%(email)s %(note)s.", code="suppressed", params={"email": email, "note": note}
+            )
+            self.add_error("email", error)
         elif result == BulkResult.ALREADY_INVITED:
             error = forms.ValidationError(
                 "%(email)s already has an open invitation.", code="already_invited", params={"email": email}

@@ -22,7 +22,7 @@ def invitation_payload(invitation: Invitation) -> dict:
         "id": invitation.pk,
         "email": invitation.email,
         "status": invitation.status,
-        "status_label": invitation.get_status_display(),
+        "status_label": invitation.status_label(),
         "sent": sent,
         "attempts": invitation.attempts,
         "sender": str(invitation.sender) if invitation.sender else None,

@@ -3,8 +3,9 @@
 import contextlib
 import logging
 import smtplib
-from dataclasses import dataclass
+from email.utils import make_msgid
 
+from anymail.backends.base import AnymailBaseBackend
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, mailers
 from django.template.loader import render_to_string
@@ -45,36 +46,14 @@ def build_message(invitation: Invitation, *, key: str) -> EmailMultiAlternatives
     return message
 
 
+def _domain() -> str:
+    return settings.DEFAULT_FROM_EMAIL.rpartition("@")[2].strip("> ") or "localhost"
+
+
 def _sender_name(invitation: Invitation) -> str:
     if invitation.sender is None:
         return "The team"
     return invitation.sender.get_full_name() or invitation.sender.get_username()
-
-
-@dataclass(frozen=True)
-class SendFailure:
-    """Why a send failed, and whether trying again could help."""
-
-    permanent: bool
-    error: str
-
-
-def classify(exc: Exception) -> SendFailure:
-    """SMTP 5xx and malformed addresses are permanent; 4xx, disconnects and timeouts are not."""
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        code, text = next(iter(exc.recipients.values()))
-        return SendFailure(permanent=code >= 500, error=_smtp_error(code, text))
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return SendFailure(permanent=exc.smtp_code >= 500, error=_smtp_error(exc.smtp_code, exc.smtp_error))
-    if isinstance(exc, ValueError):
-        return SendFailure(permanent=True, error=f"invalid address: {exc}")
-    return SendFailure(permanent=False, error=f"{type(exc).__name__}: {exc}")
-
-
-def _smtp_error(code: int, text: bytes | str) -> str:
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    return f"SMTP {code} {text}"
 
 
 class ReusableMailer:
@@ -92,7 +71,8 @@ class ReusableMailer:
             logger.warning("mail server not reachable yet (%r); connecting at the first mail", exc)
             self.close()
 
-    def send(self, message: EmailMultiAlternatives) -> None:
+    def send(self, message: EmailMultiAlternatives) -> str:
+        """Send `message`; return its id as the provider knows it (for SMTP, its Message-ID)."""
         reused = self.connection is not None
         try:
             self._send(message)
@@ -107,8 +87,13 @@ class ReusableMailer:
             self.close()  # state unknown (timeout, reset): start afresh next time
             raise
 
+        status = getattr(message, "anymail_status", None)  # an HTTP provider's own id
+        return (status.message_id or "") if status else message.extra_headers.get("Message-ID", "")
+
     def _send(self, message: EmailMultiAlternatives) -> None:
         self._connect()
+        if not isinstance(self.connection, AnymailBaseBackend):  # our own id, for the webhooks
+            message.extra_headers.setdefault("Message-ID", make_msgid(domain=_domain()))
         self.connection.send_messages([message])
 
     def _connect(self) -> None:

@@ -91,6 +91,8 @@ class Invitation(models.Model):
         FAILED = "failed", "failed"
         ACCEPTED = "accepted", "accepted"
         REVOKED = "revoked", "revoked"
+        BOUNCED = "bounced", "bounced"  # the provider said the address does not exist
+        COMPLAINED = "complained", "complained"  # the invitee reported it as spam
 
         @classmethod
         def open(cls) -> list[str]:
@@ -111,6 +113,9 @@ class Invitation(models.Model):
     # NULL, not "", until sent: many unsent rows must not collide on the unique index.
     key_digest = models.CharField(max_length=64, unique=True, null=True, editable=False)  # noqa: DJ001
     sent = models.DateTimeField(null=True, blank=True, editable=False)
+    # The provider's id of the mail (for SMTP, the Message-ID header sent), for its webhooks.
+    message_id = models.CharField(max_length=255, blank=True, db_index=True, editable=False)
+    delivered = models.DateTimeField(null=True, blank=True, editable=False)
     accepted = models.DateTimeField(null=True, blank=True, editable=False)
     # Delivery bookkeeping.
     attempts = models.PositiveSmallIntegerField(default=0, editable=False)
@@ -142,6 +147,11 @@ class Invitation(models.Model):
     def __str__(self) -> str:
         return f"{self.email} ({self.get_status_display()})"
 
+    def status_label(self) -> str:
+        """The status as the staff board shows it: "sent, delivered" once the provider said so."""
+        label = self.get_status_display()
+        return f"{label}, delivered" if self.delivered and self.status == self.Status.SENT else label
+
     @property
     def expires(self) -> datetime | None:
         if self.sent is None:
@@ -150,3 +160,30 @@ class Invitation(models.Model):
 
     def is_expired(self, now: datetime | None = None) -> bool:
         return self.status == self.Status.SENT and self.expires <= (now or timezone.now())
+
+
+class Suppression(models.Model):
+    """An address not to invite again: it hard-bounced or its owner complained. Deleting the
+    row (the admin's "lift" action) allows it again."""
+
+    class Reason(models.TextChoices):
+        BOUNCED = "bounced", "bounced"
+        COMPLAINED = "complained", "complained"
+
+    email = models.EmailField(max_length=254, unique=True)  # as normalize_email() writes it, lowercased
+    reason = models.CharField(max_length=16, choices=Reason)
+    detail = models.TextField(blank=True)  # the provider's words
+    created = models.DateTimeField(default=timezone.now)
+    invitation = models.ForeignKey(Invitation, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.reason})"
+
+    def explanation(self) -> str:
+        """What the staff pages say of it: "bounced on 2026-12-02: 550 no such user"."""
+        if self.reason == self.Reason.COMPLAINED:
+            return f"complained on {self.created:%Y-%m-%d}"
+        return f"bounced on {self.created:%Y-%m-%d}" + (f": {self.detail}" if self.detail else "")

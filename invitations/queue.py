@@ -19,27 +19,31 @@ logger = logging.getLogger(__name__)
 SEND_MESSAGE_TYPE = "invitation.send"
 
 
-def invitations_publish(*, invitation_ids: Iterable[int], announcing: Iterable[Invitation] = ()) -> int:
+def invitations_publish(
+    *, invitation_ids: Iterable[int], announcing: Iterable[Invitation] = (), ahead: bool = False
+) -> int:
     """Publish one wake-up per id, after telling the boards the state of `announcing`; return
     how many went out. Never raises: what Redis refused waits, unpublished, for the sweep."""
     ids = list(invitation_ids)
     payloads = [live.invitation_payload(invitation) for invitation in announcing]
-    published = async_to_sync(_announce_and_send)(payloads, ids)
+    published = async_to_sync(_announce_and_send)(payloads, ids, ahead)
     _unpublish(ids[published:])
     return published
 
 
-def invitations_publish_soon(*, invitation_ids: Iterable[int], announcing: Iterable[Invitation] = ()) -> None:
+def invitations_publish_soon(
+    *, invitation_ids: Iterable[int], announcing: Iterable[Invitation] = (), ahead: bool = False
+) -> None:
     """Publish as `invitations_publish` does; in a web process, from its event loop while the
     request goes on to its response, which then waits neither for Redis nor for its timeouts.
     A wake-up lost with a dying process is the sweep's. Elsewhere it publishes at once."""
     loop = _Serving.loop
     if loop is None or loop.is_closed() or not loop.is_running():
-        invitations_publish(invitation_ids=invitation_ids, announcing=announcing)
+        invitations_publish(invitation_ids=invitation_ids, announcing=announcing, ahead=ahead)
         return
     ids = list(invitation_ids)
     payloads = [live.invitation_payload(invitation) for invitation in announcing]
-    loop.call_soon_threadsafe(_start_publishing, payloads, ids)
+    loop.call_soon_threadsafe(_start_publishing, payloads, ids, ahead)
 
 
 class _Serving:
@@ -59,15 +63,15 @@ def serving(application):
     return remembering
 
 
-def _start_publishing(payloads: list[dict], ids: list[int]) -> None:
-    task = asyncio.get_running_loop().create_task(_publish_in_background(payloads, ids))
+def _start_publishing(payloads: list[dict], ids: list[int], ahead: bool) -> None:
+    task = asyncio.get_running_loop().create_task(_publish_in_background(payloads, ids, ahead))
     _Serving.in_flight.add(task)
     task.add_done_callback(_Serving.in_flight.discard)
 
 
-async def _publish_in_background(payloads: list[dict], ids: list[int]) -> None:
+async def _publish_in_background(payloads: list[dict], ids: list[int], ahead: bool) -> None:
     try:
-        published = await _announce_and_send(payloads, ids)
+        published = await _announce_and_send(payloads, ids, ahead)
         if published < len(ids):
             await database_sync_to_async(_unpublish)(ids[published:])
     except Exception:  # nobody awaits this task: say so here; the sweep publishes the rest
@@ -110,13 +114,13 @@ def channel_room() -> int:
     return max(layer.get_capacity(channel) - async_to_sync(batches.depth)(layer, channel), 0)
 
 
-async def _announce_and_send(payloads: list[dict], ids: list[int]) -> int:
+async def _announce_and_send(payloads: list[dict], ids: list[int], ahead: bool) -> int:
     if payloads:  # before the wake-up: a board must not hear "sending" before "pending"
         await live.send_payloads(payloads)
-    return await _send_all(ids)
+    return await _send_all(ids, ahead)
 
 
-async def _send_all(ids: list[int]) -> int:
+async def _send_all(ids: list[int], ahead: bool) -> int:
     layer, channel = get_channel_layer(), settings.INVITATION_CHANNEL
     messages = [{"type": SEND_MESSAGE_TYPE, "id": invitation_id} for invitation_id in ids]
     published = 0
@@ -124,7 +128,7 @@ async def _send_all(ids: list[int]) -> int:
         if isinstance(layer, RedisChannelLayer):
             for start in range(0, len(messages), batches.SEND_CHUNK):
                 chunk = messages[start : start + batches.SEND_CHUNK]
-                taken = await batches.send_many(layer, channel, chunk)
+                taken = await batches.send_many(layer, channel, chunk, ahead=ahead)
                 published += taken
                 if taken < len(chunk):
                     raise ChannelFull(channel)

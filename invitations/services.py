@@ -1,4 +1,4 @@
-"""Invitation logic: screen and create (one or many), accept, and the admin's resend, retry and revoke."""
+"""Invitation logic: screen and create (one or many), and the admin's resend, retry, revoke and lift."""
 
 import contextlib
 from datetime import timedelta
@@ -9,12 +9,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
-from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.encoding import punycode
 
-from invitations import live, queue
-from invitations.models import Invitation, key_digest
+from invitations import queue
+from invitations.models import Invitation, Suppression
 
 Status = Invitation.Status
 
@@ -25,15 +24,12 @@ class BulkResult(StrEnum):
     QUEUED = "queued"
     ALREADY_INVITED = "already invited"
     INVALID = "invalid"
+    SUPPRESSED = "suppressed"  # it hard-bounced or complained: see suppression_notes()
     RATE_LIMITED = "over the rate limit"
 
 
 class InvitationRefused(ValidationError):
     """The screen said no; `code` is the BulkResult that says why."""
-
-
-class UsernameTaken(Exception):
-    """Another sign-up took the username between the form's check and the save."""
 
 
 def normalize_email(email: str) -> str:
@@ -59,6 +55,7 @@ def invitations_screen(*, emails: list[str], sender: AbstractBaseUser | None) ->
     for the form, the bulk page, the admin and the import command. Each is queued once at most."""
     wanted = [normalize_email(email) for email in emails]
     taken = Invitation.objects.open_addresses(wanted)
+    suppressed = set(suppression_notes(emails=wanted))
     quota = rate_quota(sender=sender)
     results, queued = [], 0
     for email in wanted:
@@ -66,6 +63,8 @@ def invitations_screen(*, emails: list[str], sender: AbstractBaseUser | None) ->
             result = BulkResult.INVALID
         elif email.lower() in taken:
             result = BulkResult.ALREADY_INVITED
+        elif email.lower() in suppressed:
+            result = BulkResult.SUPPRESSED
         elif quota is not None and queued >= quota:
             result = BulkResult.RATE_LIMITED
         else:
@@ -74,6 +73,12 @@ def invitations_screen(*, emails: list[str], sender: AbstractBaseUser | None) ->
             result = BulkResult.QUEUED
         results.append((email, result))
     return results
+
+
+def suppression_notes(*, emails: list[str]) -> dict[str, str]:
+    """The suppressed ones among `emails` (lowercased), each with what the pages say of it."""
+    found = Suppression.objects.filter(email__in={email.lower() for email in emails})
+    return {suppression.email: suppression.explanation() for suppression in found}
 
 
 def _is_valid_email(email: str) -> bool:
@@ -96,7 +101,9 @@ def invitation_create(*, email: str, sender: AbstractBaseUser | None, screened: 
     with transaction.atomic():
         invitation = Invitation.objects.create(email=email, sender=sender, published_at=timezone.now())
     transaction.on_commit(
-        lambda: queue.invitations_publish_soon(invitation_ids=[invitation.pk], announcing=[invitation])
+        lambda: queue.invitations_publish_soon(
+            invitation_ids=[invitation.pk], announcing=[invitation], ahead=True
+        )
     )
     return invitation
 
@@ -119,45 +126,6 @@ def invitations_create_many(
     return results
 
 
-def invitation_for_key(*, key: str) -> Invitation:
-    """The invitation a link's key belongs to, or 404: nothing about others is revealed."""
-    return get_object_or_404(Invitation.objects.select_related("sender"), key_digest=key_digest(key))
-
-
-def acceptance_refusal(invitation: Invitation) -> str | None:
-    """Why this invitation can no longer be accepted ("accepted", "revoked", "expired"), or None."""
-    if invitation.status in (Status.ACCEPTED, Status.REVOKED):
-        return invitation.status
-    if invitation.status != Status.SENT or invitation.is_expired():
-        return "expired"
-    return None
-
-
-def invitation_accept(*, invitation: Invitation, user: AbstractBaseUser) -> bool:
-    """Save the invitee's new `user` and mark the invitation accepted, both or neither.
-
-    Of concurrent calls for one invitation one wins, the others get False. Raises UsernameTaken,
-    changing nothing, when a concurrent sign-up saved the same username first."""
-    now = timezone.now()
-    try:
-        with transaction.atomic():
-            won = (
-                Invitation.objects.filter(pk=invitation.pk, status=Status.SENT)
-                .exclude(pk__in=Invitation.objects.expired(now))
-                .update(status=Status.ACCEPTED, accepted=now)
-            )
-            if not won:
-                return False
-            user.save()
-    except IntegrityError:
-        if type(user)._default_manager.filter(**{user.USERNAME_FIELD: user.get_username()}).exists():
-            raise UsernameTaken(user.get_username()) from None
-        raise
-    invitation.status, invitation.accepted = Status.ACCEPTED, now
-    live.invitation_announce(invitation=invitation)
-    return True
-
-
 def invitations_requeue(*, ids: list[int], statuses: list[str]) -> int:
     """Queue those of the invitations whose status is in `statuses` for a fresh send (new key,
     attempts reset), unless their address has another open one; return how many."""
@@ -177,7 +145,7 @@ def invitations_requeue(*, ids: list[int], statuses: list[str]) -> int:
             continue
         if changed:
             queued.append(invitation_id)
-    transaction.on_commit(lambda: queue.invitations_publish(invitation_ids=queued))
+    transaction.on_commit(lambda: queue.invitations_publish(invitation_ids=queued, ahead=True))
     return len(queued)
 
 
@@ -185,3 +153,8 @@ def invitations_revoke(*, ids: list[int]) -> int:
     """Revoke invitations not yet accepted; their links answer 410 from now on."""
     revocable = [Status.PENDING, Status.SENT, Status.FAILED]
     return Invitation.objects.filter(pk__in=ids, status__in=revocable).update(status=Status.REVOKED)
+
+
+def suppressions_lift(*, ids: list[int]) -> int:
+    """Allow the addresses to be invited again; return how many were lifted."""
+    return Suppression.objects.filter(pk__in=ids).delete()[0]

@@ -8,7 +8,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from invitations import health, services
+from invitations import acceptance, health, services
 from invitations.forms import AcceptForm, BulkInvitationForm, InvitationForm
 from invitations.models import Invitation
 
@@ -43,7 +43,9 @@ def invitation_bulk(request: HttpRequest) -> HttpResponse:
     results = services.invitations_create_many(emails=form.cleaned_data["emails"], sender=request.user)
     queued = sum(result == services.BulkResult.QUEUED for _, result in results)
     messages.success(request, f"{queued} of {len(results)} invitation(s) queued for sending.")
-    return _board(request, bulk_results=results)
+    notes = services.suppression_notes(emails=[email for email, _ in results])
+    rows = [(email, notes.get(email.lower(), result)) for email, result in results]  # "bounced on …"
+    return _board(request, bulk_results=rows)
 
 
 @login_required
@@ -75,10 +77,10 @@ ACCEPT_SESSION_KEY = "invitation_accept_key"
 def invitation_accept(request: HttpRequest, key: str) -> HttpResponse:
     """The mailed link. A GET moves the key into the session and redirects to a key-less URL;
     it never consumes the invitation (mail scanners prefetch links)."""
-    invitation = services.invitation_for_key(key=key)  # 404 for an unknown key
+    invitation = acceptance.invitation_for_key(key=key)  # 404 for an unknown key
     if request.method == "POST":
         return _accept(request, invitation)
-    if refusal := services.acceptance_refusal(invitation):
+    if refusal := acceptance.acceptance_refusal(invitation):
         return render(request, "invitations/gone.html", {"reason": refusal}, status=410)
     request.session[ACCEPT_SESSION_KEY] = key
     return redirect("invitations:accept-form")
@@ -91,18 +93,18 @@ def invitation_accept_form(request: HttpRequest) -> HttpResponse:
     key = request.session.get(ACCEPT_SESSION_KEY)
     if key is None:  # no link followed in this browser (or cookies are off)
         return render(request, "invitations/gone.html", {"reason": "no-link"}, status=404)
-    return _accept(request, services.invitation_for_key(key=key))
+    return _accept(request, acceptance.invitation_for_key(key=key))
 
 
 def _accept(request: HttpRequest, invitation: Invitation) -> HttpResponse:
-    if refusal := services.acceptance_refusal(invitation):
+    if refusal := acceptance.acceptance_refusal(invitation):
         return render(request, "invitations/gone.html", {"reason": refusal}, status=410)
     form = AcceptForm(request.POST or None, invitation=invitation)
     if request.method == "POST" and form.is_valid():
         user = form.save(commit=False)
         try:
-            accepted = services.invitation_accept(invitation=invitation, user=user)
-        except services.UsernameTaken:  # saved by another sign-up since the form looked
+            accepted = acceptance.invitation_accept(invitation=invitation, user=user)
+        except acceptance.UsernameTaken:  # saved by another sign-up since the form looked
             form = AcceptForm(request.POST, invitation=invitation)
             form.is_valid()  # now says "A user with that username already exists."
         else:

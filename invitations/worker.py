@@ -21,7 +21,7 @@ from channels.worker import Worker
 from django.conf import settings
 from redis import asyncio as aioredis
 
-from invitations import batches, delivery, live, queue
+from invitations import batches, delivery, live, queue, throttle
 
 logger = logging.getLogger(__name__)
 
@@ -38,9 +38,11 @@ class InvitationWorker(Worker):
         super().__init__(*args, **kwargs)
         # Consumers working at once, each with its own thread and SMTP connection.
         self.concurrency = concurrency
-        # Most wake-ups one consumer takes at once.
-        self.batch = batch or settings.INVITATION_WORKER_BATCH
         self.announcements = live.Announcements()
+        self.gate = throttle.send_gate()
+        # Most wake-ups one consumer takes at once. Under a send rate it sends one at a time
+        # anyway, and a wake-up it holds would keep the priority lane's waiting behind it.
+        self.batch = 1 if self.gate.limited else batch or settings.INVITATION_WORKER_BATCH
 
     async def handle(self) -> None:
         self.stopping = asyncio.Event()
@@ -83,6 +85,7 @@ class InvitationWorker(Worker):
             "channel": channel,
             "announce": self.announcements.add,
             "stopping": self.stopping.is_set,
+            "gate": self.gate,
         }
         taken: deque[dict] = deque()  # taken off the channel for this slot, not handed on yet
         receive = partial(self.next_message, channel, taken)

@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "anymail",
     # Before "channels": our runworker (a non-hoarding worker) overrides the stock one.
     "invitations",
     "channels",
@@ -135,7 +136,14 @@ CHANNEL_LAYERS = {
 
 # Django 6.1 mailers from EMAIL_URL; EMAIL_TIMEOUT is deprecated as a setting under MAILERS.
 INVITATION_SMTP_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
-MAILERS = mailers_from_url(env.str("EMAIL_URL", default="consolemail://"), timeout=INVITATION_SMTP_TIMEOUT)
+MAILERS = mailers_from_url(
+    env.str("EMAIL_URL", default="consolemail://"),
+    timeout=INVITATION_SMTP_TIMEOUT,
+    api_url=env.str("ANYMAIL_API_URL", default=None),
+)
+# Providers' tracking webhooks (/anymail/<esp>/tracking/) must present this basic auth
+# "user:password"; unset, they are not served at all.
+ANYMAIL = {"WEBHOOK_SECRET": env.str("ANYMAIL_WEBHOOK_SECRET", default=None)}
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="invitations@localhost")
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
@@ -156,6 +164,9 @@ INVITATION_REPUBLISH_AFTER = env.float("INVITATION_REPUBLISH_AFTER", default=45.
 INVITATION_EXPIRY_DAYS = env.int("INVITATION_EXPIRY_DAYS", default=7)
 # Invitations one sender may create per hour.
 INVITATION_RATE_LIMIT = env.int("INVITATION_RATE_LIMIT", default=100)
+# Mails per second, minute or hour for the whole fleet of workers ("14/s", "3000/h"); unset,
+# no limit (invitations/throttle.py).
+INVITATION_SEND_RATE = env.str("INVITATION_SEND_RATE", default="") or None
 # Workers write a heartbeat to Redis; /healthz calls a worker missing when it is older.
 INVITATION_HEARTBEAT_KEY = CHANNEL_PREFIX + ":invitations:heartbeat"
 INVITATION_HEARTBEAT_INTERVAL = 5.0

@@ -6,7 +6,7 @@ import threading
 import pytest
 from django.test import Client
 
-from invitations import services
+from invitations import acceptance
 from invitations.models import Invitation
 
 PASSWORD = "violet-harbour-kettle-93"
@@ -27,13 +27,13 @@ def test_two_invitees_taking_one_username_at_once_one_wins_the_other_is_told(
     # Both requests pass the form's username check before either saves: the race a busy
     # site runs into, made certain by holding each at the start of the acceptance.
     both_validated = threading.Barrier(2, timeout=10)
-    accept = services.invitation_accept
+    accept = acceptance.invitation_accept
 
     def accept_together(**kwargs):
         both_validated.wait()
         return accept(**kwargs)
 
-    monkeypatch.setattr(services, "invitation_accept", accept_together)
+    monkeypatch.setattr(acceptance, "invitation_accept", accept_together)
     responses = {}
 
     def sign_up(key: str) -> None:
@@ -55,7 +55,7 @@ def test_two_invitees_taking_one_username_at_once_one_wins_the_other_is_told(
     loser_email = ({"a@example.com", "b@example.com"} - {winner.email}).pop()
     assert statuses == {winner.email: "accepted", loser_email: "sent"}  # the loser's stays acceptable
 
-    monkeypatch.setattr(services, "invitation_accept", accept)
+    monkeypatch.setattr(acceptance, "invitation_accept", accept)
     data = {"username": "ada2", "password1": PASSWORD, "password2": PASSWORD}
     assert Client().post(f"/invites/accept/{lost}/", data).status_code == 302
     assert django_user_model.objects.get(username="ada2").email == loser_email

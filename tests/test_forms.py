@@ -30,10 +30,10 @@ def test_address_with_an_open_invitation_is_refused(address):
     assert "already has an open invitation" in form.errors["email"][0]
 
 
-def test_both_checks_of_an_address_take_two_queries(staff, django_assert_num_queries):
+def test_the_screen_of_an_address_takes_three_queries(staff, django_assert_num_queries):
     form = InvitationForm({"email": "ada@example.com"}, sender=staff)
 
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(3):  # open invitations, suppressions, the sender's hour
         assert form.is_valid(), form.errors
 
 

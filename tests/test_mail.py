@@ -10,22 +10,6 @@ from invitations import mail
 from invitations.models import Invitation
 
 
-@pytest.mark.parametrize(
-    ("exc", "permanent", "error"),
-    [
-        (smtplib.SMTPRecipientsRefused({"a@x.test": (550, b"no such user")}), True, "SMTP 550 no such user"),
-        (smtplib.SMTPRecipientsRefused({"a@x.test": (450, b"mailbox busy")}), False, "SMTP 450 mailbox busy"),
-        (smtplib.SMTPResponseException(421, b"closing channel"), False, "SMTP 421 closing channel"),
-        (smtplib.SMTPResponseException(554, "rejected"), True, "SMTP 554 rejected"),
-        (smtplib.SMTPServerDisconnected("lost"), False, "SMTPServerDisconnected: lost"),
-        (TimeoutError("timed out"), False, "TimeoutError: timed out"),
-        (ValueError("bad address"), True, "invalid address: bad address"),
-    ],
-)
-def test_classify_tells_permanent_from_transient_failures(exc, permanent, error):
-    assert mail.classify(exc) == mail.SendFailure(permanent=permanent, error=error)
-
-
 class FakeConnection:
     """Stands in for an SMTP backend: delivers into `outbox` until told the server hung up."""
 

@@ -11,7 +11,7 @@ from channels.layers import get_channel_layer
 from django.http import Http404
 from django.utils import timezone
 
-from invitations import delivery, queue, services
+from invitations import acceptance, delivery, queue, services
 from invitations.models import Invitation
 
 pytestmark = pytest.mark.django_db
@@ -115,7 +115,7 @@ def test_requeue_resets_sent_invitations_and_publishes_after_commit(
     assert (requeued.status, requeued.attempts, requeued.key_digest) == (Status.PENDING, 0, None)
     assert Invitation.objects.get(pk=failed.pk).status == Status.FAILED
     with pytest.raises(Http404):
-        services.invitation_for_key(key=key)  # the old link no longer works
+        acceptance.invitation_for_key(key=key)  # the old link no longer works
 
 
 def test_requeue_of_failed_invitations_clears_the_error(published, django_capture_on_commit_callbacks):
@@ -159,7 +159,7 @@ def test_revoke_closes_invitations_that_were_not_accepted(sent_invitation):
         failed.pk: Status.REVOKED,
         accepted.pk: Status.ACCEPTED,
     }
-    assert services.acceptance_refusal(services.invitation_for_key(key=key)) == "revoked"
+    assert acceptance.acceptance_refusal(acceptance.invitation_for_key(key=key)) == "revoked"
 
 
 # --- Publishing from a web process without waiting ------------------------------------------

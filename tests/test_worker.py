@@ -83,6 +83,7 @@ def test_a_crashed_consumer_is_replaced_and_the_slot_ends_on_stop():
         "channel": "send-invite",
         "announce": worker.announcements.add,
         "stopping": worker.stopping.is_set,
+        "gate": worker.gate,
     }
 
 

@@ -5,6 +5,7 @@ import asyncio
 import email
 import email.policy
 import threading
+import time
 from dataclasses import dataclass, field
 
 from aiosmtpd.controller import Controller
@@ -15,6 +16,7 @@ class Received:
     sender: str
     recipients: list[str]
     message: email.message.EmailMessage
+    at: float = field(default_factory=time.time)  # when the server took it
 
     @property
     def text(self) -> str:

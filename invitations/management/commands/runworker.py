@@ -4,6 +4,7 @@ from channels.management.commands import runworker
 from django.conf import settings
 from django.db import connections
 
+from invitations import throttle
 from invitations.worker import InvitationWorker
 
 
@@ -22,6 +23,10 @@ class Command(runworker.Command):
     def handle(self, *args, concurrency, **options):
         if concurrency < 1:
             raise runworker.CommandError("--concurrency must be at least 1.")
+        try:
+            throttle.send_gate()
+        except ValueError as error:  # INVITATION_SEND_RATE written wrong
+            raise runworker.CommandError(str(error)) from error
         # Each consumer keeps its thread, and so its database connection: without a pool they
         # persist across messages, and a pool must hold one per consumer plus the sweep's.
         for database in connections.settings.values():

@@ -6,7 +6,7 @@ import pytest
 from django.http import Http404
 from django.utils import timezone
 
-from invitations import services
+from invitations import acceptance
 from invitations.forms import AcceptForm
 from invitations.models import Invitation
 
@@ -27,19 +27,19 @@ def new_user(invitation: Invitation, username: str):
 def test_key_finds_its_invitation(sent_invitation):
     invitation, key = sent_invitation
 
-    assert services.invitation_for_key(key=key) == invitation
+    assert acceptance.invitation_for_key(key=key) == invitation
 
 
 @pytest.mark.parametrize("key", ["unknown", ""])
 def test_unknown_key_is_not_found(sent_invitation, key):
     with pytest.raises(Http404):
-        services.invitation_for_key(key=key)
+        acceptance.invitation_for_key(key=key)
 
 
 def test_fresh_sent_invitation_can_be_accepted(sent_invitation):
     invitation, _ = sent_invitation
 
-    assert services.acceptance_refusal(invitation) is None
+    assert acceptance.acceptance_refusal(invitation) is None
 
 
 @pytest.mark.parametrize(
@@ -54,7 +54,7 @@ def test_fresh_sent_invitation_can_be_accepted(sent_invitation):
 def test_closed_invitation_says_why_it_cannot_be_accepted(status, reason):
     invitation = Invitation.objects.create(email="ada@example.com", status=status, sent=timezone.now())
 
-    assert services.acceptance_refusal(invitation) == reason
+    assert acceptance.acceptance_refusal(invitation) == reason
 
 
 def test_old_invitation_has_expired(sent_invitation, settings):
@@ -62,13 +62,13 @@ def test_old_invitation_has_expired(sent_invitation, settings):
     invitation, _ = sent_invitation
     invitation.sent = timezone.now() - timedelta(days=8)
 
-    assert services.acceptance_refusal(invitation) == "expired"
+    assert acceptance.acceptance_refusal(invitation) == "expired"
 
 
 def test_accepting_creates_the_user_and_stamps_the_invitation(sent_invitation, django_user_model):
     invitation, _ = sent_invitation
 
-    assert services.invitation_accept(invitation=invitation, user=new_user(invitation, "ada"))
+    assert acceptance.invitation_accept(invitation=invitation, user=new_user(invitation, "ada"))
 
     user = django_user_model.objects.get(email="ada@example.com")
     assert (user.username, user.check_password(PASSWORD)) == ("ada", True)
@@ -79,10 +79,10 @@ def test_accepting_creates_the_user_and_stamps_the_invitation(sent_invitation, d
 
 def test_second_acceptance_creates_nobody(sent_invitation, django_user_model):
     invitation, _ = sent_invitation
-    services.invitation_accept(invitation=invitation, user=new_user(invitation, "ada"))
+    acceptance.invitation_accept(invitation=invitation, user=new_user(invitation, "ada"))
     first = Invitation.objects.get(pk=invitation.pk).accepted
 
-    assert services.invitation_accept(invitation=invitation, user=new_user(invitation, "ada2")) is False
+    assert acceptance.invitation_accept(invitation=invitation, user=new_user(invitation, "ada2")) is False
 
     assert not django_user_model.objects.filter(username="ada2").exists()
     assert Invitation.objects.get(pk=invitation.pk).accepted == first
@@ -95,8 +95,8 @@ def test_a_username_taken_meanwhile_is_refused_and_the_invitation_stays_open(
     user = new_user(invitation, "ada")  # the form found "ada" free
     django_user_model.objects.create_user("ada")  # another invitee signs up as "ada" first
 
-    with pytest.raises(services.UsernameTaken):
-        services.invitation_accept(invitation=invitation, user=user)
+    with pytest.raises(acceptance.UsernameTaken):
+        acceptance.invitation_accept(invitation=invitation, user=user)
 
     assert Invitation.objects.get(pk=invitation.pk).status == Status.SENT
     assert not django_user_model.objects.filter(email="ada@example.com").exists()

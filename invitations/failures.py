@@ -1,0 +1,64 @@
+"""What a failed send means: try again later, never, or after the provider's own pause."""
+
+import re
+import smtplib
+from dataclasses import dataclass
+
+from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
+
+# SMTP replies with which providers say "too many" (Amazon SES: 454 Throttling failure,
+# Gmail: 421 4.7.0 Try again later, 451 4.7.1 rate limited).
+THROTTLING_CODES = {421, 451, 454}
+THROTTLING_TEXT = re.compile(r"rate|too many|throttl|limit|try again later", re.IGNORECASE)
+# HTTP statuses a provider answers for a message or address it will never take.
+REFUSED_STATUSES = {400, 404, 406, 409, 413, 422}
+
+
+@dataclass(frozen=True)
+class SendFailure:
+    """Why a send failed, whether trying again could help, and whether the provider asked
+    everybody to slow down (`retry_after` seconds, when it said how long)."""
+
+    permanent: bool
+    error: str
+    throttled: bool = False
+    retry_after: float | None = None
+
+
+def classify(exc: Exception) -> SendFailure:
+    """SMTP 5xx, refused recipients and malformed addresses are permanent; 4xx, 429, 5xx from
+    an HTTP API, disconnects and timeouts are not."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        code, text = next(iter(exc.recipients.values()))
+        return _smtp(code, text)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return _smtp(exc.smtp_code, exc.smtp_error)
+    if isinstance(exc, AnymailRecipientsRefused):
+        return SendFailure(permanent=True, error=f"refused by the provider: {exc}")
+    if isinstance(exc, AnymailAPIError) and exc.status_code is not None:
+        return _http(exc)
+    if isinstance(exc, ValueError):
+        return SendFailure(permanent=True, error=f"invalid address: {exc}")
+    return SendFailure(permanent=False, error=f"{type(exc).__name__}: {exc}")
+
+
+def _smtp(code: int, text: bytes | str) -> SendFailure:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    throttled = code in THROTTLING_CODES and bool(THROTTLING_TEXT.search(text))
+    return SendFailure(permanent=code >= 500, error=f"SMTP {code} {text}", throttled=throttled)
+
+
+def _http(exc: AnymailAPIError) -> SendFailure:
+    status = exc.status_code
+    error = f"HTTP {status} from the provider: {exc}"[:2000]
+    if status == 429:
+        return SendFailure(permanent=False, error=error, throttled=True, retry_after=_retry_after(exc))
+    return SendFailure(permanent=status in REFUSED_STATUSES, error=error)
+
+
+def _retry_after(exc: AnymailAPIError) -> float | None:
+    """The Retry-After header's seconds; None when absent or a date (the backoff then decides)."""
+    response = getattr(exc, "response", None)
+    value = response.headers.get("Retry-After", "") if response is not None else ""
+    return float(value) if value.strip().replace(".", "", 1).isdigit() else None

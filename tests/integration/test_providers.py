@@ -1,0 +1,130 @@
+"""A provider's HTTP API (anymail's real Postmark backend against a fake Postmark on loopback),
+the real web and worker processes, and the provider's tracking webhooks posted back over HTTP."""
+
+import base64
+import urllib.error
+import urllib.request
+
+import pytest
+
+from invitations import services
+from invitations.models import Invitation, Suppression
+from tests.integration.fake_provider import FakeProvider
+from tests.integration.provider_webhooks import postmark_event
+from tests.integration.stack import wait_for
+
+Status = Invitation.Status
+SECRET = "provider:webhook-secret-of-the-test"
+
+
+@pytest.fixture
+def provider(fault_stack):
+    """A fake Postmark that the stack's processes send through."""
+    with FakeProvider(postmark_token="t0ken") as fake:
+        fault_stack.env.update(
+            EMAIL_URL="postmark://t0ken@", ANYMAIL_API_URL=fake.url, ANYMAIL_WEBHOOK_SECRET=SECRET
+        )
+        yield fake
+
+
+def post_webhook(stack, kind: str, invitation: Invitation, secret: str = SECRET) -> int:
+    body, content_type = postmark_event(kind, message_id=invitation.message_id, recipient=invitation.email)
+    request = urllib.request.Request(
+        stack.base_url + "/anymail/postmark/tracking/",
+        data=body,
+        headers={
+            "Content-Type": content_type,
+            "Authorization": "Basic " + base64.b64encode(secret.encode()).decode(),
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - our loopback web
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def sent(email: str) -> Invitation:
+    return wait_for(
+        lambda: Invitation.objects.filter(email=email, status=Status.SENT).first(), timeout=20, message=email
+    )
+
+
+def test_mail_goes_out_through_the_providers_api_and_its_webhooks_come_back(
+    fault_stack, provider, staff_browser
+):
+    fault_stack.start_worker()
+    for email in ("ada@example.com", "bob@example.com"):
+        assert staff_browser.submit("/invites/new/", {"email": email})[0] == 200
+
+    ada, bob = sent("ada@example.com"), sent("bob@example.com")
+    assert ada.message_id == provider.message_id_for("ada@example.com")  # the provider's own id
+    assert post_webhook(fault_stack, "delivered", ada) == 200
+    assert post_webhook(fault_stack, "bounced", bob) == 200
+    assert post_webhook(fault_stack, "bounced", bob) == 200  # a replay
+    assert post_webhook(fault_stack, "complained", ada, secret="provider:wrong") in (400, 401, 403)
+
+    ada.refresh_from_db()
+    bob.refresh_from_db()
+    assert (ada.status, ada.delivered is not None) == (Status.SENT, True)
+    assert bob.status == Status.BOUNCED
+    assert list(Suppression.objects.values_list("email", "reason")) == [("bob@example.com", "bounced")]
+    status, page = staff_browser.submit("/invites/new/", {"email": "bob@example.com"})
+    assert status == 400
+    assert "bob@example.com bounced on " in page
+
+
+def test_the_providers_refusals_errors_and_stalls_are_failed_or_retried_as_they_deserve(
+    fault_stack, provider
+):
+    provider.replies.update({"nobody@example.com": "invalid", "busy@example.com": "error"})
+    provider.replies["slow@example.com"] = "stall"
+    fault_stack.env["EMAIL_TIMEOUT"] = "1"
+    fault_stack.start_worker()
+    services.invitations_create_many(
+        emails=["nobody@example.com", "busy@example.com", "slow@example.com", "fine@example.com"], sender=None
+    )
+
+    sent("fine@example.com")
+    nobody = wait_for(
+        lambda: Invitation.objects.filter(email="nobody@example.com", status=Status.FAILED).first(),
+        timeout=20,
+        message="the refused address to fail",
+    )
+    assert "Invalid 'To' address" in nobody.last_error
+    assert nobody.attempts == 1
+    wait_for(
+        lambda: (
+            Invitation.objects.filter(
+                email__in=["busy@example.com", "slow@example.com"], attempts__gte=2
+            ).count()
+            == 2
+        ),
+        timeout=30,
+        message="a second attempt after a 500 and after a stall",
+    )
+    busy, slow = (Invitation.objects.get(email=f"{name}@example.com") for name in ("busy", "slow"))
+    assert "HTTP 500" in busy.last_error
+    assert "Timeout" in slow.last_error or "timed out" in slow.last_error
+
+    provider.replies.clear()
+    sent("busy@example.com")
+    sent("slow@example.com")
+    assert sorted(provider.recipients()) == ["busy@example.com", "fine@example.com", "slow@example.com"]
+
+
+def test_too_many_pauses_every_worker_for_the_retry_after_and_costs_no_attempt(fault_stack, provider):
+    provider.default_reply, provider.retry_after = "throttle", 3
+    for name in ("worker-1", "worker-2"):
+        fault_stack.start_worker(name)
+    services.invitations_create_many(emails=[f"p{n}@example.com" for n in range(6)], sender=None)
+
+    wait_for(lambda: provider.calls, timeout=20, message="the first call to the provider")
+    calls_when_told = len(provider.calls)
+    provider.default_reply = "ok"
+    wait_for(lambda: len(provider.recipients()) == 6, timeout=30, message="all six after the pause")
+
+    # Told "too many", the fleet waited out the provider's 3 s instead of each worker trying.
+    assert calls_when_told <= 2
+    assert min(provider.accepted_at) - max(provider.calls[:calls_when_told]) >= 2.5
+    assert set(Invitation.objects.values_list("attempts", flat=True)) == {1}

@@ -1,0 +1,106 @@
+"""Delivery's part in the provider's world: message ids, "too many" answers, the fleet's pace."""
+
+import smtplib
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from invitations import delivery, mail
+from invitations.delivery import DeliveryOutcome
+from invitations.models import Invitation
+from tests.test_delivery import FailingMailer, row
+
+pytestmark = pytest.mark.django_db
+Status = Invitation.Status
+
+
+class FakeGate:
+    """Stands for throttle.SendGate: grants `turns` turns (None: all), records pauses."""
+
+    def __init__(self, *, limited: bool, turns: int | None = None) -> None:
+        self.limited, self.turns, self.pauses, self.waited = limited, turns, [], 0
+
+    def wait_turn(self, stopping) -> bool:
+        self.waited += 1
+        return self.turns is None or self.waited <= self.turns
+
+    def pause(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+
+
+def deliver(ids, *, mailer=None, gate=None):
+    return delivery.invitations_deliver(
+        invitation_ids=ids, worker="w1", mailer=mailer or mail.ReusableMailer(), gate=gate
+    )
+
+
+def test_the_message_id_sent_is_kept_on_the_row_for_the_providers_webhooks(mailoutbox):
+    invitation = Invitation.objects.create(email="ada@example.com")
+
+    deliver([invitation.pk])
+
+    [message] = mailoutbox
+    assert row(invitation).message_id == message.message()["Message-ID"]
+    assert row(invitation).message_id.endswith("@localhost>")  # DEFAULT_FROM_EMAIL's domain
+
+
+def test_too_many_pauses_the_fleet_for_the_providers_time_and_costs_no_attempt():
+    invitations = [Invitation.objects.create(email=f"{name}@example.com") for name in "abc"]
+    gate = FakeGate(limited=False)
+    throttled = smtplib.SMTPDataError(454, b"Throttling failure: Maximum sending rate exceeded.")
+
+    outcomes = deliver([i.pk for i in invitations], mailer=FailingMailer(throttled), gate=gate)
+
+    first, *rest = invitations
+    assert outcomes == {
+        first.pk: DeliveryOutcome.RETRY,
+        **dict.fromkeys([i.pk for i in rest], DeliveryOutcome.RELEASED),  # not tried while paused
+    }
+    assert (row(first).status, row(first).attempts) == (Status.PENDING, 0)
+    assert row(first).next_attempt_at > timezone.now()
+    [pause] = gate.pauses
+    assert 0 < pause <= 10
+
+
+def test_under_a_send_rate_each_invitation_is_claimed_only_once_its_turn_came(mailoutbox):
+    invitations = [Invitation.objects.create(email=f"{name}@example.com") for name in "abc"]
+    gate = FakeGate(limited=True, turns=2)
+
+    with CaptureQueriesContext(connection) as queries:
+        outcomes = deliver([i.pk for i in invitations], gate=gate)
+
+    assert [m.to for m in mailoutbox] == [["a@example.com"], ["b@example.com"]]
+    assert outcomes[invitations[2].pk] == DeliveryOutcome.RELEASED
+    assert (row(invitations[2]).status, row(invitations[2]).claimed_by) == (Status.PENDING, "")
+    assert row(invitations[2]).published_at is None  # the next sweep publishes it
+    claims = [q for q in queries if q["sql"].startswith("SELECT") and "invitations_invitation" in q["sql"]]
+    assert len(claims) == 2  # one claim per turn, none for the invitation without one
+
+
+def test_a_pause_that_outlasts_the_worker_leaves_the_batch_unclaimed_for_the_sweep(mailoutbox):
+    invitation = Invitation.objects.create(email="ada@example.com")
+
+    assert deliver([invitation.pk], gate=FakeGate(limited=False, turns=0)) == {
+        invitation.pk: DeliveryOutcome.RELEASED
+    }
+
+    assert mailoutbox == []
+    assert (row(invitation).status, row(invitation).attempts, row(invitation).published_at) == (
+        Status.PENDING,
+        0,
+        None,
+    )
+
+
+def test_a_retry_after_from_the_provider_sets_the_next_attempt(monkeypatch):
+    invitation = Invitation.objects.create(email="ada@example.com")
+    failure = delivery.failures.SendFailure(permanent=False, error="HTTP 429", throttled=True, retry_after=30)
+    monkeypatch.setattr(delivery.failures, "classify", lambda exc: failure)
+
+    deliver([invitation.pk], mailer=FailingMailer(RuntimeError("429")), gate=FakeGate(limited=False))
+
+    wait = row(invitation).next_attempt_at - timezone.now()
+    assert timedelta(seconds=28) < wait <= timedelta(seconds=30)
