@@ -33,8 +33,9 @@ def classify(exc: Exception) -> SendFailure:
         return _smtp(code, text)
     if isinstance(exc, smtplib.SMTPResponseException):
         return _smtp(exc.smtp_code, exc.smtp_error)
-    if isinstance(exc, AnymailRecipientsRefused):
-        return SendFailure(permanent=True, error=f"refused by the provider: {exc}")
+    if isinstance(exc, AnymailRecipientsRefused):  # the provider's own words are in its answer
+        said = exc.response.text if getattr(exc, "response", None) is not None else str(exc)
+        return SendFailure(permanent=True, error=f"refused by the provider: {said}"[:2000])
     if isinstance(exc, AnymailAPIError) and exc.status_code is not None:
         return _http(exc)
     if isinstance(exc, ValueError):
@@ -58,7 +59,8 @@ def _http(exc: AnymailAPIError) -> SendFailure:
 
 
 def _retry_after(exc: AnymailAPIError) -> float | None:
-    """The Retry-After header's seconds; None when absent or a date (the backoff then decides)."""
-    response = getattr(exc, "response", None)
-    value = response.headers.get("Retry-After", "") if response is not None else ""
-    return float(value) if value.strip().replace(".", "", 1).isdigit() else None
+    """The seconds the provider asked for (Retry-After; Brevo's x-sib-ratelimit-reset); None when
+    it said none or a date (the backoff then decides)."""
+    headers = exc.response.headers if getattr(exc, "response", None) is not None else {}
+    value = (headers.get("Retry-After") or headers.get("x-sib-ratelimit-reset") or "").strip()
+    return float(value) if value.replace(".", "", 1).isdigit() else None

@@ -80,3 +80,7 @@ def test_a_provider_timeout_is_retried():
     timeout = type("AnymailRequestsAPIError", (AnymailRequestsAPIError, requests.Timeout), {})("timed out")
 
     assert classify(timeout).permanent is False
+
+
+def test_brevos_own_rate_limit_header_says_how_long_to_wait():
+    assert classify(api_error(429, {"x-sib-ratelimit-reset": "12"})).retry_after == 12.0
