@@ -2,11 +2,11 @@
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.shortcuts import get_object_or_404
+from django.http import Http404
 from django.utils import timezone
 
-from invitations import live
-from invitations.models import Invitation, key_digest
+from invitations import keys, live
+from invitations.models import Invitation
 
 Status = Invitation.Status
 
@@ -17,7 +17,10 @@ class UsernameTaken(Exception):
 
 def invitation_for_key(*, key: str) -> Invitation:
     """The invitation a link's key belongs to, or 404: nothing about others is revealed."""
-    return get_object_or_404(Invitation.objects.select_related("sender"), key_digest=key_digest(key))
+    invitation = keys.invitation_for_key(key)
+    if invitation is None:
+        raise Http404("No such invitation.")
+    return invitation
 
 
 def acceptance_refusal(invitation: Invitation) -> str | None:

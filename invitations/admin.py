@@ -48,7 +48,7 @@ class InvitationAdmin(admin.ModelAdmin):
     date_hierarchy = "created"
     readonly_fields = [
         "sender", "status", "created", "sent", "delivered", "message_id", "accepted", "attempts",
-        "last_error", "next_attempt_at", "published_at", "claimed_at", "claimed_by", "key_digest",
+        "last_error", "next_attempt_at", "published_at", "claimed_at", "claimed_by",
     ]  # fmt: skip
     actions = ["resend", "retry_now", "revoke"]
 

@@ -2,7 +2,6 @@
 
 import logging
 import random
-import secrets
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -12,8 +11,8 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from invitations import failures, live, mail, queue, throttle
-from invitations.models import Invitation, key_digest
+from invitations import failures, keys, live, mail, queue, throttle
+from invitations.models import Invitation
 
 logger = logging.getLogger(__name__)
 Status = Invitation.Status
@@ -104,7 +103,7 @@ def _deliver_claimed(
     """Send one claimed invitation and record what came of it; also whether the provider
     said "too many"."""
     announce(invitation=invitation)
-    key = secrets.token_urlsafe(32)
+    key = keys.invitation_key(invitation)
     started, failure = time.monotonic(), None
     try:
         message_id = mailer.send(mail.build_message(invitation, key=key))
@@ -112,7 +111,7 @@ def _deliver_claimed(
         failure = failures.classify(exc)
         outcome = _record_failure(invitation, worker=worker, failure=failure)
     else:
-        outcome = _record_sent(invitation, worker=worker, key=key, message_id=message_id)
+        outcome = _record_sent(invitation, worker=worker, message_id=message_id)
     took = f"ms={(time.monotonic() - started) * 1000:.0f}" + (f" error={failure.error!r}" if failure else "")
     logger.info(
         "invitation id=%s attempt=%s outcome=%s %s", invitation.pk, invitation.attempts, outcome, took
@@ -131,8 +130,8 @@ def _update_own_claim(invitation: Invitation, *, worker: str, **fields) -> bool:
     return bool(updated)
 
 
-def _record_sent(invitation: Invitation, *, worker: str, key: str, message_id: str) -> DeliveryOutcome:
-    stamp = {"sent": timezone.now(), "key_digest": key_digest(key), "message_id": message_id[:255]}
+def _record_sent(invitation: Invitation, *, worker: str, message_id: str) -> DeliveryOutcome:
+    stamp = {"sent": timezone.now(), "message_id": message_id[:255]}
     stamped = _update_own_claim(invitation, worker=worker, status=Status.SENT, last_error="", **stamp)
     if not stamped:
         logger.warning("invitation id=%s was sent after its claim expired", invitation.pk)
@@ -150,7 +149,7 @@ def _record_failure(invitation: Invitation, *, worker: str, failure: failures.Se
         retry_at = timezone.now() + retry_delay(invitation.attempts)
         outcome, fields = DeliveryOutcome.RETRY, {"status": Status.PENDING, "next_attempt_at": retry_at}
         fields["published_at"] = None
-    _update_own_claim(invitation, worker=worker, last_error=failure.error, key_digest=None, **fields)
+    _update_own_claim(invitation, worker=worker, last_error=failure.error, **fields)
     return outcome
 
 

@@ -1,6 +1,7 @@
 """The Invitation row is the outbox: the channel message only wakes a worker up."""
 
 import hashlib
+import secrets
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
@@ -8,6 +9,10 @@ from django.conf import settings
 from django.db import models, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
+
+
+def new_nonce() -> str:
+    return secrets.token_hex(16)
 
 
 def key_digest(key: str) -> str:
@@ -109,8 +114,11 @@ class Invitation(models.Model):
     )
     created = models.DateTimeField(default=timezone.now, editable=False)
     status = models.CharField(max_length=16, choices=Status, default=Status.PENDING)
-    # SHA-256 of the key in the link; the key itself is never stored.
-    # NULL, not "", until sent: many unsent rows must not collide on the unique index.
+    # What the key in the link is derived from, with SECRET_KEY (invitations/keys.py); a resend
+    # draws a new one, which kills the old link.
+    key_nonce = models.CharField(max_length=32, default=new_nonce, editable=False)
+    # SHA-256 of the random key of a link mailed before keys were derived (NULL, not "": many
+    # rows must not collide on the unique index); new mails leave it empty.
     key_digest = models.CharField(max_length=64, unique=True, null=True, editable=False)  # noqa: DJ001
     sent = models.DateTimeField(null=True, blank=True, editable=False)
     # The provider's id of the mail (for SMTP, the Message-ID header sent), for its webhooks.

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.encoding import punycode
 
 from invitations import queue
-from invitations.models import Invitation, Suppression
+from invitations.models import Invitation, Suppression, new_nonce
 
 Status = Invitation.Status
 
@@ -138,6 +138,7 @@ def invitations_requeue(*, ids: list[int], statuses: list[str]) -> int:
                     attempts=0,
                     last_error="",
                     key_digest=None,
+                    key_nonce=new_nonce(),  # a new link: the old one stops working
                     next_attempt_at=timezone.now(),
                     published_at=timezone.now(),
                 )

@@ -112,7 +112,8 @@ def test_requeue_resets_sent_invitations_and_publishes_after_commit(
     assert queued == 1
     assert published() == [{"type": "invitation.send", "id": invitation.pk}]
     requeued = Invitation.objects.get(pk=invitation.pk)
-    assert (requeued.status, requeued.attempts, requeued.key_digest) == (Status.PENDING, 0, None)
+    assert (requeued.status, requeued.attempts) == (Status.PENDING, 0)
+    assert requeued.key_nonce != invitation.key_nonce  # a new link
     assert Invitation.objects.get(pk=failed.pk).status == Status.FAILED
     with pytest.raises(Http404):
         acceptance.invitation_for_key(key=key)  # the old link no longer works
@@ -199,7 +200,7 @@ def test_publish_soon_outside_a_web_process_publishes_at_once(published):
 def test_publish_soon_in_a_web_process_returns_before_the_wake_up_goes_out(serving_loop, monkeypatch):
     gate, sent = threading.Event(), []
 
-    async def announce_and_send(payloads, invitation_ids):
+    async def announce_and_send(payloads, invitation_ids, ahead):
         await asyncio.get_running_loop().run_in_executor(None, gate.wait, 5)
         sent.append((invitation_ids, asyncio.get_running_loop()))
         return len(invitation_ids)
@@ -220,7 +221,7 @@ def test_publish_soon_that_cannot_publish_leaves_the_row_to_the_next_sweep(
 ):
     invitation = Invitation.objects.create(email="ada@example.com", published_at=timezone.now())
 
-    async def redis_down(payloads, invitation_ids):
+    async def redis_down(payloads, invitation_ids, ahead):
         return 0
 
     working = queue._announce_and_send
@@ -235,7 +236,7 @@ def test_publish_soon_that_cannot_publish_leaves_the_row_to_the_next_sweep(
 
 
 def test_publish_soon_logs_what_breaks_in_the_background(serving_loop, monkeypatch, caplog):
-    async def broken(payloads, invitation_ids):
+    async def broken(payloads, invitation_ids, ahead):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(queue, "_announce_and_send", broken)

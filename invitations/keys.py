@@ -1,0 +1,42 @@
+"""The key in an accept link, derived as Django's password-reset tokens are.
+
+key = "<id in base 36>-<HMAC-SHA256 of SECRET_KEY over the id and the row's nonce>". The same
+invitation sent twice (a worker killed between the server's 250 and the stamp) carries the
+same working link; a resend draws a new nonce, which kills the old link; the database alone
+cannot make a link; keys made with a secret in SECRET_KEY_FALLBACKS keep working.
+"""
+
+import re
+
+from django.conf import settings
+from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.http import base36_to_int, int_to_base36
+
+from invitations.models import Invitation, key_digest
+
+SALT = "invitations.keys.invitation_key"
+KEY = re.compile(r"([0-9a-z]{1,13})-([0-9a-f]{64})")
+
+
+def invitation_key(invitation: Invitation) -> str:
+    return f"{int_to_base36(invitation.pk)}-{_token(invitation, settings.SECRET_KEY)}"
+
+
+def invitation_for_key(key: str) -> Invitation | None:
+    """The invitation whose link holds `key`, or None for any key that is not one."""
+    invitations = Invitation.objects.select_related("sender")
+    match = KEY.fullmatch(key)
+    if match is None:  # a link mailed before keys were derived: its digest is on the row
+        return invitations.filter(key_digest=key_digest(key)).first()
+    invitation = invitations.filter(pk=base36_to_int(match.group(1))).first()
+    if invitation is None or not invitation.key_nonce:
+        return None
+    secrets_in_use = [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+    if any(constant_time_compare(match.group(2), _token(invitation, secret)) for secret in secrets_in_use):
+        return invitation
+    return None
+
+
+def _token(invitation: Invitation, secret: str) -> str:
+    value = f"{invitation.pk}:{invitation.key_nonce}"
+    return salted_hmac(SALT, value, secret=secret, algorithm="sha256").hexdigest()
