@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from invitations import failures, keys, live, mail, queue, throttle
+from invitations import failures, health, keys, live, mail, queue, throttle
 from invitations.models import Invitation
 
 logger = logging.getLogger(__name__)
@@ -159,6 +159,10 @@ def retry_delay(attempt: int) -> timedelta:
     return timedelta(seconds=step / 2 + random.uniform(0, step / 2))  # noqa: S311
 
 
+def _release(claims, reason: str) -> int:
+    return claims.update(status=Status.PENDING, claimed_at=None, published_at=None, last_error=reason)
+
+
 def invitations_redrive(*, now: datetime | None = None, limit: int | None = None) -> int:
     """Publish again what the channel layer forgot; return how many were published.
 
@@ -167,9 +171,14 @@ def invitations_redrive(*, now: datetime | None = None, limit: int | None = None
     the database). Safe from any number of workers at once: the claim skips repeats.
     """
     now = now or timezone.now()
-    released = Invitation.objects.abandoned(now).update(
-        status=Status.PENDING, claimed_at=None, published_at=None, last_error="claim expired"
+    released = _release(Invitation.objects.abandoned(now), "claim expired")
+    # Claims whose worker process stopped saying it is alive (older than one beat: a process
+    # says so as it starts, and again every beat).
+    older = Invitation.objects.filter(
+        status=Status.SENDING, claimed_at__lte=now - timedelta(seconds=settings.INVITATION_HEARTBEAT_INTERVAL)
     )
+    silent = health.silent_claimants(set(older.values_list("claimed_by", flat=True)))
+    released += _release(older.filter(claimed_by__in=silent), "its worker stopped") if silent else 0
     if released:
         logger.warning("released %d invitation(s) claimed by a worker that stopped", released)
     room = queue.channel_room()

@@ -1,6 +1,9 @@
 """Health of the delivery pipeline, for /healthz and `manage.py invitations_status`."""
 
+import os
+import socket
 import time
+from collections.abc import Iterable
 
 import redis
 from django.conf import settings
@@ -47,3 +50,30 @@ def _redis_figures() -> dict:
         client.close()
     age = round(time.time() - float(beat), 1) if beat else None
     return {"redis": "ok", "worker_heartbeat_age": age, "queue_depth": depth}
+
+
+def worker_process() -> str:
+    """This process's name in the claims its consumers hold ("<host>:<pid>:<consumer>")."""
+    return f"{socket.gethostname()[:60]}:{os.getpid()}"
+
+
+def silent_claimants(claimants: Iterable[str]) -> set[str]:
+    """The claimants whose worker process no longer says it is alive; none when Redis cannot
+    tell (the claim timeout is the backstop)."""
+    processes: dict[str, list[str]] = {}
+    for claimant in claimants:
+        processes.setdefault(claimant.rsplit(":", 1)[0], []).append(claimant)
+    if not processes:
+        return set()
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        with client.pipeline() as pipe:
+            for process in processes:
+                pipe.exists(settings.INVITATION_ALIVE_PREFIX + process)
+            alive = pipe.execute()
+    except redis.RedisError:
+        return set()
+    finally:
+        client.close()
+    silent = [names for names, up in zip(processes.values(), alive, strict=True) if not up]
+    return {claimant for names in silent for claimant in names}

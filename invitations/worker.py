@@ -21,7 +21,7 @@ from channels.worker import Worker
 from django.conf import settings
 from redis import asyncio as aioredis
 
-from invitations import batches, delivery, live, queue, throttle
+from invitations import batches, delivery, health, live, queue, throttle
 
 logger = logging.getLogger(__name__)
 
@@ -176,7 +176,11 @@ class InvitationWorker(Worker):
         try:
             while not self.stopping.is_set():
                 try:
-                    await client.set(settings.INVITATION_HEARTBEAT_KEY, time.time(), ex=300)
+                    alive = settings.INVITATION_ALIVE_PREFIX + health.worker_process()
+                    async with client.pipeline(transaction=False) as pipe:
+                        pipe.set(settings.INVITATION_HEARTBEAT_KEY, time.time(), ex=300)
+                        pipe.set(alive, 1, ex=int(settings.INVITATION_ALIVE_FOR))
+                        await pipe.execute()
                 except Exception as exc:
                     logger.debug("heartbeat not written: %s", exc)
                 await self.pause(settings.INVITATION_HEARTBEAT_INTERVAL)

@@ -171,6 +171,10 @@ INVITATION_SEND_RATE = env.str("INVITATION_SEND_RATE", default="") or None
 INVITATION_HEARTBEAT_KEY = CHANNEL_PREFIX + ":invitations:heartbeat"
 INVITATION_HEARTBEAT_INTERVAL = 5.0
 INVITATION_HEARTBEAT_STALE = 30.0
+# Each worker process also says it is alive under a key of its own that lives this long: the
+# claims of one whose key is gone are released at once, not after INVITATION_CLAIM_TIMEOUT.
+INVITATION_ALIVE_PREFIX = CHANNEL_PREFIX + ":invitations:alive:"
+INVITATION_ALIVE_FOR = 15.0
 
 LOGGING = {
     "version": 1,

@@ -12,6 +12,7 @@ from django.views.generic import RedirectView
 from invitations.tracking import bad_request_on_malformed_body
 from invitations.views import healthz
 
+handler500 = "invitations.views.server_error"  # a database outage is a clear 503
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="invitations:list", permanent=False)),
     path("invites/", include("invitations.urls")),
