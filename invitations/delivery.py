@@ -49,9 +49,14 @@ def invitations_deliver(
         return _deliver_batch(invitation_ids, **run)
     outcomes: dict[int, DeliveryOutcome] = {}
     for index, invitation_id in enumerate(invitation_ids):
-        if not gate.wait_turn(stopping):
+        # A repeated wake-up (the sweep re-publishes what waits long behind the rate) must
+        # not spend a turn: that would leave the rate unused.
+        if not Invitation.objects.due(timezone.now()).filter(pk=invitation_id).exists():
+            outcomes[invitation_id] = DeliveryOutcome.SKIPPED
+        elif not gate.wait_turn(stopping):
             return outcomes | _leave_for_sweep(invitation_ids[index:])
-        outcomes |= _deliver_batch([invitation_id], **run)
+        else:
+            outcomes |= _deliver_batch([invitation_id], **run)
     return outcomes
 
 

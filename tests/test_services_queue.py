@@ -11,7 +11,7 @@ from channels.layers import get_channel_layer
 from django.http import Http404
 from django.utils import timezone
 
-from invitations import acceptance, delivery, queue, services
+from invitations import acceptance, delivery, health, queue, services
 from invitations.models import Invitation
 
 pytestmark = pytest.mark.django_db
@@ -63,8 +63,9 @@ def test_redrive_with_nothing_forgotten_publishes_nothing(published):
     assert published() == []
 
 
-def test_redrive_releases_claims_of_dead_workers_and_publishes_them(published, settings):
+def test_redrive_releases_claims_of_dead_workers_and_publishes_them(published, settings, monkeypatch):
     settings.INVITATION_CLAIM_TIMEOUT = 60
+    monkeypatch.setattr(health, "silent_claimants", lambda claimants: set())  # Redis cannot tell
     now = timezone.now()
     an_hour_ago = now - timedelta(hours=1)
     claim = {"status": Status.SENDING, "next_attempt_at": an_hour_ago, "published_at": an_hour_ago}
@@ -85,6 +86,27 @@ def test_redrive_releases_claims_of_dead_workers_and_publishes_them(published, s
         "claim expired",
     )
     assert Invitation.objects.get(pk=busy.pk).status == Status.SENDING
+
+
+def test_redrive_releases_at_once_the_claims_of_a_worker_whose_heartbeat_is_gone(published, monkeypatch):
+    now = timezone.now()
+    claim = {"status": Status.SENDING, "next_attempt_at": now, "claimed_at": now - timedelta(seconds=6)}
+    dead = Invitation.objects.create(email="dead@example.com", claimed_by="host:111:c0ffee01", **claim)
+    alive = Invitation.objects.create(email="alive@example.com", claimed_by="host:222:c0ffee02", **claim)
+    asked = []
+
+    def silent(claimants):
+        asked.append(set(claimants))
+        return {"host:111:c0ffee01"}
+
+    monkeypatch.setattr(health, "silent_claimants", silent)
+
+    assert delivery.invitations_redrive(now=now) == 1
+
+    assert asked == [{"host:111:c0ffee01", "host:222:c0ffee02"}]
+    assert ids(published()) == {dead.pk}
+    assert Invitation.objects.get(pk=dead.pk).last_error == "its worker stopped"
+    assert Invitation.objects.get(pk=alive.pk).status == Status.SENDING
 
 
 def test_released_claim_is_delivered_again(published, deliver, mailoutbox, settings):
