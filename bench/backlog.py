@@ -1,10 +1,11 @@
-"""Scenarios 2, 4 and 5: workers draining a backlog queued before they start.
+"""Scenarios 2, 4 and 5: workers draining a backlog queued before they start (7 and 9 too, in bench/pace.py).
 
 Each scenario function does one repeat of every system, side by side, and returns
 {system: {metric: value, ...}}.
 """
 
 import contextlib
+from collections.abc import Callable
 
 import psutil
 
@@ -73,13 +74,25 @@ def rss_mb(processes: list[Process]) -> float:
     return total / 2**20
 
 
-def drain(h: Harness, system: str, count: int, *, name: str, workers: int = 1, smtp: tuple = (0, 0)) -> dict:
-    """Queue `count` invitations, start the workers, time the first to the last `sent` stamp."""
+def drain(
+    h: Harness,
+    system: str,
+    count: int,
+    *,
+    name: str,
+    workers: int = 1,
+    smtp: tuple = (0, 0),
+    env: dict | None = None,
+    budget: float | None = None,
+    delivered: Callable[[], dict] | None = None,
+) -> dict:
+    """Queue `count` invitations, start the workers (`env` added to theirs), time the first to the
+    last `sent` stamp. `delivered()` counts what the mail server took, as the sink's STATS does."""
     connection_ms, message_ms = smtp
     h.reset(connection_ms=connection_ms, message_ms=message_ms)
     enqueue(h, system, emails(name, count))
-    processes = h.start_workers(system, workers, name, queue_knobs=True)
-    budget = 120 + 1.5 * count * (connection_ms + message_ms + 20) / 1000 / workers
+    processes = h.start_workers(system, workers, name, queue_knobs=True, env=env)
+    budget = budget or 120 + 1.5 * count * (connection_ms + message_ms + 20) / 1000 / workers
     peak_mb = 0.0
 
     def done() -> bool:
@@ -91,7 +104,7 @@ def drain(h: Harness, system: str, count: int, *, name: str, workers: int = 1, s
         wait_for(done, timeout=budget, message=name, interval=0.2)
     finally:
         h.stop(*processes)
-    figures, sink = stamps(), h.sink_stats()
+    figures, sink = stamps(), (delivered or h.sink_stats)()
     span = (figures["last"] - figures["first"]).total_seconds()
     return {
         "throughput": (count - 1) / span if span else float("nan"),

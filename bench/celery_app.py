@@ -1,7 +1,8 @@
 """Celery baseline: one task doing the worker's job (load the row, build the mail, send, stamp).
 
 Run by the bench as `celery -A bench.celery_app worker --pool solo --concurrency 1`.
-Broker: a Redis DB index and key prefix of the bench's own; no result backend.
+Broker: a Redis DB index and key prefix of the bench's own; no result backend. It sends through
+MAILERS as bench.settings (that is, myproject.settings) reads them from EMAIL_URL and ANYMAIL_API_URL.
 """
 
 import functools
@@ -36,7 +37,8 @@ def mailer():
     return ReusableMailer()
 
 
-@app.task(name="bench.send_invitation")
+# Celery's own rate limit (scenario 7), "20/s": per worker process, not for the whole fleet.
+@app.task(name="bench.send_invitation", rate_limit=os.environ.get("BENCH_CELERY_RATE_LIMIT") or None)
 def send_invitation(invitation_id: int) -> None:
     from django.utils import timezone
 

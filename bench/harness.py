@@ -57,16 +57,9 @@ class Harness:
         exit_stack.callback(lambda: self.stop(*reversed(self.running)))
         smtp_port, self.sink_port = free_port(), free_port()
         self.env = {**os.environ, **ENV, "EMAIL_URL": f"smtp://127.0.0.1:{smtp_port}"}
-        sink = [
-            PYTHON,
-            "-m",
-            "bench.smtp_sink",
-            "--port",
-            str(smtp_port),
-            "--control-port",
-            str(self.sink_port),
-        ]
-        self.start("smtp-sink", sink, self.env).wait_logged("smtp sink ready", timeout=30)
+        ports = ["--port", str(smtp_port), "--control-port", str(self.sink_port)]
+        sink = self.start("smtp-sink", [PYTHON, "-m", "bench.smtp_sink", *ports], self.env)
+        sink.wait_logged("smtp sink ready", timeout=30)
         _admin_sql("DROP DATABASE IF EXISTS {} WITH (FORCE)")
         _admin_sql("CREATE DATABASE {}")
         exit_stack.callback(_drop_database)
@@ -89,7 +82,8 @@ class Harness:
         from django.db import connection
 
         with connection.cursor() as cursor:
-            cursor.execute("TRUNCATE invitations_invitation RESTART IDENTITY")
+            # CASCADE: suppressions point at the invitation that bounced; they go too.
+            cursor.execute("TRUNCATE invitations_invitation RESTART IDENTITY CASCADE")
         _delete_redis_keys()
         smtp_sink.control(self.sink_port, f"SET {connection_ms} {message_ms}")
         smtp_sink.control(self.sink_port, "RESET")
@@ -126,13 +120,16 @@ class Harness:
         process.wait_until(lambda: answers(f"http://127.0.0.1:{port}/healthz"), timeout=60, what="to answer")
         return process, port
 
-    def start_workers(self, system: str, count: int, name: str, *, queue_knobs: bool) -> list[Process]:
-        """Start `count` workers of "project" or "celery" together, then wait until each is ready."""
+    def start_workers(
+        self, system: str, count: int, name: str, *, queue_knobs: bool, env: dict | None = None
+    ) -> list[Process]:
+        """Start `count` workers of "project" or "celery" together, with `env` added to their
+        environment, then wait until each is ready."""
         if system == "project":
-            env = self.env_for(PRODUCT_SETTINGS, **(QUEUE_KNOBS if queue_knobs else {}))
+            env = self.env_for(PRODUCT_SETTINGS, **(QUEUE_KNOBS if queue_knobs else {}), **(env or {}))
             workers = [self.start(f"{name}-{i}", PROJECT_WORKER, env) for i in range(count)]
         else:
-            env, hostname = self.env_for(BENCH_SETTINGS), "bench{}@127.0.0.1"
+            env, hostname = self.env_for(BENCH_SETTINGS, **(env or {})), "bench{}@127.0.0.1"
             workers = [
                 self.start(f"{name}-{i}", [*CELERY_WORKER, "-n", hostname.format(i)], env)
                 for i in range(count)

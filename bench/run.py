@@ -1,4 +1,4 @@
-"""Run the benchmark of issue 5 and write bench/results/latest.{md,json}.
+"""Run the benchmark of issues 5 and 16 and write bench/results/latest.{md,json}.
 
     python -m bench.run                 # every scenario, full sizes, 3 repeats
     python -m bench.run --quick         # a smoke run with small sizes
@@ -19,9 +19,8 @@ from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import report
+from bench import backlog, pace, report, scenarios
 from bench.harness import Harness
-from bench.scenarios import SCENARIOS
 from tests.integration.processes import ROOT
 
 RESULTS = ROOT / "bench" / "results"
@@ -32,19 +31,33 @@ FULL = {
     "s4_n": 2000, "s4_smtp_ms": 20,
     "s5_n": 10_000,
     "s6_n": 10_000,
+    "s7_rate": 20, "s7_seconds": 30,
+    "s8_rate": 20, "s8_n": 5000, "s8_singles": 10, "s8_every": 2,
+    "s9_n": 500, "s9_latency_ms": 200,
 }  # fmt: skip
 QUICK = {
     **FULL,
     "s1_warmup": 5, "s1_requests": 30, "s2_n": 200, "s2_slow_n": 40, "s3_seconds": 5, "s4_n": 200,
-    "s5_n": 1000, "s6_n": 1000,
+    "s5_n": 1000, "s6_n": 1000, "s7_seconds": 10, "s8_n": 1000, "s8_singles": 4, "s9_n": 60,
 }  # fmt: skip
+SCENARIOS = {
+    1: ("s1", scenarios.post_latency),
+    2: ("s2", backlog.worker_throughput),
+    3: ("s3", scenarios.end_to_end),
+    4: ("s4", backlog.two_workers),
+    5: ("s5", backlog.memory),
+    6: ("s6", scenarios.bulk_enqueue),
+    7: ("s7", pace.send_rate),
+    8: ("s8", pace.priority_lane),
+    9: ("s9", pace.http_provider),
+}
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Benchmark of issue 5 (see bench/README.md).")
+    parser = argparse.ArgumentParser(description="Benchmark of issues 5 and 16 (see bench/README.md).")
     parser.add_argument("--quick", action="store_true", help="small sizes and one repeat: a smoke run")
     parser.add_argument("--repeats", type=int, help="repeats of each scenario (default 3, quick 1)")
-    parser.add_argument("--scenarios", default="1,2,3,4,5,6", help="comma list of scenario numbers")
+    parser.add_argument("--scenarios", default="1,2,3,4,5,6,7,8,9", help="comma list of scenario numbers")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=N", help="override a size")
     parser.add_argument("--keep", type=Path, metavar="JSON", help="other scenarios from an earlier run")
     return parser.parse_args(argv)
@@ -60,10 +73,10 @@ def sizes_from(args: argparse.Namespace) -> dict:
     return sizes
 
 
-def keep_earlier(path: Path, scenarios: list[int], meta: dict) -> dict:
+def keep_earlier(path: Path, numbers: list[int], meta: dict) -> dict:
     """The scenarios of an earlier latest.json that this run does not repeat, with their sizes."""
     earlier = json.loads(path.read_text())
-    kept = sorted(key for key in earlier["results"] if int(key[1:]) not in scenarios)
+    kept = sorted(key for key in earlier["results"] if int(key[1:]) not in numbers)
     run = f"{earlier['meta']['started']} ({earlier['meta']['machine']['git']})"
     # A scenario that the earlier run had kept itself comes from the run that measured it.
     meta["measured_in"] = {key: earlier["meta"].get("measured_in", {}).get(key, run) for key in kept}
@@ -86,7 +99,7 @@ def write(results: dict, meta: dict, began: float) -> None:
     (RESULTS / "latest.md").write_text(report.markdown(results, meta))
 
 
-def measure(scenarios: list[int], log_dir: Path, results: dict, meta: dict, began: float) -> None:
+def measure(numbers: list[int], log_dir: Path, results: dict, meta: dict, began: float) -> None:
     """Every repeat of every scenario asked for; each repeat runs all its systems one after the other."""
     from django.conf import settings
 
@@ -94,7 +107,7 @@ def measure(scenarios: list[int], log_dir: Path, results: dict, meta: dict, bega
         h = Harness(log_dir, stack)
         meta.update(machine=report.machine_info(), worker_concurrency=settings.INVITATION_WORKER_CONCURRENCY)
         meta.update(server_versions(h))
-        for number in scenarios:
+        for number in numbers:
             key, scenario = SCENARIOS[number]
             for repeat in range(1, meta["repeats"] + 1):
                 started = time.monotonic()
@@ -112,14 +125,14 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.now(UTC)
     repeats = args.repeats or (1 if args.quick else 3)
     meta = {"started": f"{started:%Y-%m-%d %H:%M} UTC", "repeats": repeats, "sizes": sizes_from(args)}
-    scenarios = [int(number) for number in args.scenarios.split(",")]
-    results = keep_earlier(args.keep, scenarios, meta) if args.keep else {}
+    numbers = [int(number) for number in args.scenarios.split(",")]
+    results = keep_earlier(args.keep, numbers, meta) if args.keep else {}
     log_dir = RESULTS / "logs" / f"{started:%Y%m%d-%H%M%S}"
     log_dir.mkdir(parents=True)
     print(f"bench: logs in {log_dir}")
     began, status = time.monotonic(), 0
     try:
-        measure(scenarios, log_dir, results, meta, began)
+        measure(numbers, log_dir, results, meta, began)
     except BaseException as error:  # also Ctrl-C and SIGTERM: keep what was measured
         status = 1
         meta["incomplete"] = f"stopped by {type(error).__name__}: {error}"

@@ -1,4 +1,5 @@
-"""The six scenarios of issue 5: 1, 3 and 6 here, the backlog ones (2, 4, 5) in bench/backlog.py.
+"""Scenarios 1, 3 and 6 of issue 5; the backlog ones (2, 4, 5) are in bench/backlog.py, those of
+issue 16 (7, 8, 9) in bench/pace.py.
 
 Each scenario function does one repeat of every system, side by side, and returns
 {system: {metric: value, ...}}.
@@ -11,7 +12,6 @@ from functools import partial
 
 from asgiref.sync import sync_to_async
 
-from bench import backlog
 from bench.backlog import alternate, emails, finished
 from bench.client import Session
 from bench.harness import BENCH_SETTINGS, PRODUCT_SETTINGS, STAFF_PASSWORD, STAFF_USER, Harness
@@ -80,7 +80,8 @@ def end_to_end(h: Harness, sizes: dict, repeat: int) -> dict:
 
 
 def create_steadily(system: str, addresses: list[str], *, rate: float) -> dict[str, float]:
-    """Create one invitation every 1/rate s, each in its own transaction; return when each committed.
+    """Create one invitation every 1/rate s, each in its own transaction, as `system` does ("project",
+    "celery", or scenario 8's "no_lane"); return when each committed.
 
     In a thread under an event loop, as daphne runs a sync view: without one, every
     async_to_sync would start an event loop, and channels-redis a Redis connection, of its own.
@@ -91,9 +92,10 @@ def create_steadily(system: str, addresses: list[str], *, rate: float) -> dict[s
 
 def _create_on_schedule(system: str, addresses: list[str], rate: float) -> dict[str, float]:
     from django.db import connection, transaction
+    from django.utils import timezone
 
     from bench.celery_app import send_invitation
-    from invitations import services
+    from invitations import queue, services
     from invitations.models import Invitation
 
     committed: dict[str, float] = {}
@@ -109,11 +111,14 @@ def _create_on_schedule(system: str, addresses: list[str], rate: float) -> dict[
                 # Registered first, so it runs first: the moment of the commit, before any
                 # publish (on_commit callbacks run in order, once the COMMIT has returned).
                 transaction.on_commit(partial(mark_commit, email))
-                if system == "project":
+                if system == "project":  # as the staff form does: published in the priority lane
                     services.invitation_create(email=email, sender=None)
-                else:
+                elif system == "celery":
                     row = Invitation.objects.create(email=email)
                     transaction.on_commit(partial(send_invitation.delay, row.pk))
+                else:  # the same row published after the commit as bulk rows are: behind them
+                    row = Invitation.objects.create(email=email, published_at=timezone.now())
+                    transaction.on_commit(partial(queue.invitations_publish, invitation_ids=[row.pk]))
     finally:
         connection.close()  # this thread's own
     return committed
@@ -168,13 +173,3 @@ def _create_and_send_each(addresses: list[str]) -> None:
     layer = get_channel_layer()
     for row in rows:
         async_to_sync(layer.send)(settings.INVITATION_CHANNEL, {"type": SEND_MESSAGE_TYPE, "id": row.pk})
-
-
-SCENARIOS = {
-    1: ("s1", post_latency),
-    2: ("s2", backlog.worker_throughput),
-    3: ("s3", end_to_end),
-    4: ("s4", backlog.two_workers),
-    5: ("s5", backlog.memory),
-    6: ("s6", bulk_enqueue),
-}

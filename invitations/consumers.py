@@ -39,12 +39,13 @@ class InvitationSendConsumer(SyncConsumer):
             self.thread.shutdown(wait=False)
 
     def _warm_up(self) -> None:
-        """Connect to the database and the mail server before the first message rather than
-        while it waits: a worker that has just started sends its first mails as fast as the rest."""
+        """Connect to the database and the mail server, and warm the mail code up, before the first
+        message rather than while it waits: a new worker sends its first mails as fast as the rest."""
         try:
             connections["default"].ensure_connection()
         except Exception as exc:
             logger.warning("database not reachable yet (%s: %s)", type(exc).__name__, exc)
+        mail.warm_up()
         self.mailer.open()
 
     def _release_connections(self) -> None:
