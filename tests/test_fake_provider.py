@@ -1,4 +1,5 @@
-"""The fake provider answers anymail's Postmark and SendGrid backends and webhooks as the real ones do."""
+"""The fake provider answers anymail's Postmark, Brevo and SendGrid backends and webhooks as the real
+ones do (Brevo's own cases: test_fake_provider_brevo.py)."""
 
 import base64
 import time
@@ -14,7 +15,7 @@ from django.test import RequestFactory
 from tests.integration.fake_provider import FakeProvider
 from tests.integration.provider_webhooks import postmark_event, sendgrid_events
 
-PROVIDERS = ["postmark", "sendgrid"]
+PROVIDERS = ["postmark", "brevo", "sendgrid"]
 
 
 @pytest.fixture
@@ -31,6 +32,10 @@ def mailer(request, provider, settings):
         settings.MAILERS = {
             "default": {"BACKEND": "anymail.backends.postmark.EmailBackend", "OPTIONS": options}
         }
+        return mailers.default
+    if request.param == "brevo":  # api_url with "v3/", as anymail's default
+        options = {"api_key": provider.brevo_key, "api_url": provider.url + "v3/", "timeout": 0.5}
+        settings.MAILERS = {"default": {"BACKEND": "anymail.backends.brevo.EmailBackend", "OPTIONS": options}}
         return mailers.default
     options = {"api_key": provider.sendgrid_key, "api_url": provider.url + "v3/", "timeout": 0.5}
     settings.MAILERS = {"default": {"BACKEND": "anymail.backends.sendgrid.EmailBackend", "OPTIONS": options}}
@@ -55,7 +60,7 @@ def test_accepted_message_id_is_the_one_anymail_reports(mailer, provider):
 
 
 def test_a_wrong_key_is_a_401_api_error(mailer, provider):
-    provider.postmark_token = provider.sendgrid_key = "rotated"
+    provider.postmark_token = provider.sendgrid_key = provider.brevo_key = "rotated"
 
     with pytest.raises(AnymailRequestsAPIError) as caught:
         send(mailer, "ada@example.com")
