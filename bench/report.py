@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psutil
 
+from invitations.throttle import BURST
 from tests.integration.processes import ROOT
 
 PACKAGES = ["Django", "channels", "channels-redis", "redis", "daphne", "psycopg", "celery", "kombu"]
@@ -84,7 +85,7 @@ def rows(sizes: dict) -> list[Row]:
         Row("bulk", "s6", f"bulk enqueue of {sizes['s6_n']:,}", "rate", "project", "per_send", "/s", True,
             "≥ 3,000/s", lambda a, b: a >= 3000),
         Row("rate_max", "s7", f"busiest 1 s ({s7_title})", "max_1s", "project", "celery", "mails", False,
-            f"≤ {s7} + 2", lambda a, b: a <= s7 + 2, ratio=False),
+            f"≤ {s7} + {BURST} (the burst)", lambda a, b: a <= s7 + BURST, ratio=False),
         Row("rate_used", "s7", f"sustained rate, first mail to last ({s7_title})", "throughput", "project",
             "celery", "/s", True, f"≥ {0.9 * s7:g}/s", lambda a, b: a >= 0.9 * s7, ratio=False),
         Row("lane_p50", "s8", f"single invite commit → sent p50, {s8_title}", "single_p50_s", "project",

@@ -2,7 +2,7 @@
 
 One Redis script per mail, with Redis' own clock, so every worker process on every host
 shares it: the provider's pause first, then the rate as a generic cell rate (GCRA): mails
-spaced 1/N apart, at most BURST of them early. Not `limits`: its fixed, moving and sliding
+spaced 1/N apart, at most BURST (one) of them early. Not `limits`: its fixed, moving and sliding
 windows let a whole window's allowance leave at once after a quiet spell, and a provider
 counting per second then sees up to twice the rate (measured: 29 in one second at 20/s).
 When a provider answers "too many", the worker that heard it pauses the whole fleet through
@@ -21,7 +21,7 @@ from django.conf import settings
 logger = logging.getLogger(__name__)
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
 RATE = re.compile(r"\s*(\d+)\s*/\s*([smh])\s*")
-BURST = 2  # mails that may go ahead of their slot: a provider's "per second" is not that strict
+BURST = 1  # mails that may go ahead of their slot: one, so no second sees more than N + 1
 LONGEST_NAP = 0.25  # a waiting consumer looks at `stopping` at least this often
 
 # KEYS: the rate's next slot (µs), the pause. ARGV: µs between mails (0: no rate), µs of burst.
