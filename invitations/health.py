@@ -1,5 +1,6 @@
 """Health of the delivery pipeline, for /healthz and `manage.py invitations_status`."""
 
+import functools
 import os
 import socket
 import time
@@ -65,15 +66,19 @@ def silent_claimants(claimants: Iterable[str]) -> set[str]:
         processes.setdefault(claimant.rsplit(":", 1)[0], []).append(claimant)
     if not processes:
         return set()
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
     try:
-        with client.pipeline() as pipe:
+        with _sweep_client(settings.REDIS_URL).pipeline() as pipe:
             for process in processes:
                 pipe.exists(settings.INVITATION_ALIVE_PREFIX + process)
             alive = pipe.execute()
     except redis.RedisError:
         return set()
-    finally:
-        client.close()
     silent = [names for names, up in zip(processes.values(), alive, strict=True) if not up]
     return {claimant for names in silent for claimant in names}
+
+
+@functools.cache
+def _sweep_client(url: str) -> redis.Redis:
+    """One client per process for the sweep, which asks every few seconds: not a new
+    connection each time (redis-py pools and reconnects by itself)."""
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)

@@ -17,8 +17,11 @@ from invitations.models import Invitation, Suppression
 logger = logging.getLogger(__name__)
 Status = Invitation.Status
 # anymail's normalised event types: "bounced" is a hard bounce, "deferred" a soft one.
-SUPPRESSING = {"bounced": Suppression.Reason.BOUNCED, "rejected": Suppression.Reason.BOUNCED}
-SUPPRESSING["complained"] = Suppression.Reason.COMPLAINED
+SUPPRESSING = {
+    "bounced": Suppression.Reason.BOUNCED,
+    "rejected": Suppression.Reason.BOUNCED,
+    "complained": Suppression.Reason.COMPLAINED,
+}
 
 
 @receiver(tracking)
