@@ -12,6 +12,7 @@ from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from invitations.models import Invitation
+from invitations.redis_url import redis_client
 
 Status = Invitation.Status
 
@@ -40,15 +41,12 @@ def _queue_figures() -> dict:
 
 
 def _redis_figures() -> dict:
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
     try:
-        with client.pipeline() as pipe:
+        with _client(settings.REDIS_URL).pipeline() as pipe:
             channel_key = settings.CHANNEL_PREFIX + settings.INVITATION_CHANNEL
             beat, depth = pipe.get(settings.INVITATION_HEARTBEAT_KEY).zcard(channel_key).execute()
     except redis.RedisError:
         return {"redis": "unavailable", "worker_heartbeat_age": None, "queue_depth": None}
-    finally:
-        client.close()
     age = round(time.time() - float(beat), 1) if beat else None
     return {"redis": "ok", "worker_heartbeat_age": age, "queue_depth": depth}
 
@@ -67,7 +65,7 @@ def silent_claimants(claimants: Iterable[str]) -> set[str]:
     if not processes:
         return set()
     try:
-        with _sweep_client(settings.REDIS_URL).pipeline() as pipe:
+        with _client(settings.REDIS_URL).pipeline() as pipe:
             for process in processes:
                 pipe.exists(settings.INVITATION_ALIVE_PREFIX + process)
             alive = pipe.execute()
@@ -78,7 +76,7 @@ def silent_claimants(claimants: Iterable[str]) -> set[str]:
 
 
 @functools.cache
-def _sweep_client(url: str) -> redis.Redis:
-    """One client per process for the sweep, which asks every few seconds: not a new
-    connection each time (redis-py pools and reconnects by itself)."""
-    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+def _client(url: str) -> redis.Redis:
+    """One client per process for the health check and the sweep, which ask every few seconds:
+    not a new connection each time (redis-py pools and reconnects, and follows a failover)."""
+    return redis_client(url, socket_timeout=2, socket_connect_timeout=2)

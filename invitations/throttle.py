@@ -18,6 +18,8 @@ from collections.abc import Callable
 import redis
 from django.conf import settings
 
+from invitations.redis_url import redis_client
+
 logger = logging.getLogger(__name__)
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
 RATE = re.compile(r"\s*(\d+)\s*/\s*([smh])\s*")
@@ -54,7 +56,7 @@ class SendGate:
     """Lets a consumer send one more mail when the fleet's rate has room and no pause holds."""
 
     def __init__(self, *, rate: str | None, redis_url: str, prefix: str) -> None:
-        self.redis = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2)
+        self.redis = redis_client(redis_url, socket_timeout=5, socket_connect_timeout=2)
         self.keys = [f"{prefix}:invitations:rate", f"{prefix}:invitations:pause"]
         self.interval = parse_rate(rate) if rate else 0.0
         self.turn = self.redis.register_script(TURN)

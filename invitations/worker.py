@@ -19,9 +19,9 @@ from asgiref.compatibility import guarantee_single_callable
 from channels.db import database_sync_to_async
 from channels.worker import Worker
 from django.conf import settings
-from redis import asyncio as aioredis
 
 from invitations import batches, delivery, health, live, queue, throttle
+from invitations.redis_url import async_redis
 
 logger = logging.getLogger(__name__)
 
@@ -172,8 +172,7 @@ class InvitationWorker(Worker):
             await self.announcements.flush()
 
     async def beat_forever(self) -> None:
-        client = aioredis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
-        try:
+        async with async_redis(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5) as client:
             while not self.stopping.is_set():
                 try:
                     alive = settings.INVITATION_ALIVE_PREFIX + health.worker_process()
@@ -184,5 +183,3 @@ class InvitationWorker(Worker):
                 except Exception as exc:
                     logger.debug("heartbeat not written: %s", exc)
                 await self.pause(settings.INVITATION_HEARTBEAT_INTERVAL)
-        finally:
-            await client.aclose()

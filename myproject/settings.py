@@ -5,6 +5,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from invitations.redis_url import channel_layer_host
 from myproject.mailers import mailers_from_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -125,7 +126,7 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 2}],
+            "hosts": [channel_layer_host(REDIS_URL, socket_timeout=15, socket_connect_timeout=2)],
             "prefix": CHANNEL_PREFIX,
             "expiry": env.int("CHANNEL_EXPIRY", default=60),
             # The database re-drives what the channel drops; more room, fewer re-drives.
@@ -169,12 +170,12 @@ INVITATION_RATE_LIMIT = env.int("INVITATION_RATE_LIMIT", default=100)
 INVITATION_SEND_RATE = env.str("INVITATION_SEND_RATE", default="") or None
 # Workers write a heartbeat to Redis; /healthz calls a worker missing when it is older.
 INVITATION_HEARTBEAT_KEY = CHANNEL_PREFIX + ":invitations:heartbeat"
-INVITATION_HEARTBEAT_INTERVAL = 5.0
+INVITATION_HEARTBEAT_INTERVAL = 3.0
 INVITATION_HEARTBEAT_STALE = 30.0
-# Each worker process also says it is alive under a key of its own that lives this long: the
+# Each worker process also says it is alive under a key of its own that lives three beats: the
 # claims of one whose key is gone are released at once, not after INVITATION_CLAIM_TIMEOUT.
 INVITATION_ALIVE_PREFIX = CHANNEL_PREFIX + ":invitations:alive:"
-INVITATION_ALIVE_FOR = 15.0
+INVITATION_ALIVE_FOR = 3 * INVITATION_HEARTBEAT_INTERVAL
 
 LOGGING = {
     "version": 1,
