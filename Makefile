@@ -56,8 +56,9 @@ lint: $(VENV)/.test
 	$(BIN)/ruff format --check .
 	DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
 
+# Tests marked own_postgres start a PostgreSQL cluster of their own: they run in one pass.
 test-sqlite: $(VENV)/.test $(CHROMIUM)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not own_postgres"
 
 # In CI a missing PostgreSQL is a failure; locally it is reported and skipped.
 test-postgres: $(VENV)/.test $(CHROMIUM)

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection
 from django.db.models import F
 from django.utils import timezone
 
@@ -137,10 +138,28 @@ def _update_own_claim(invitation: Invitation, *, worker: str, **fields) -> bool:
 
 def _record_sent(invitation: Invitation, *, worker: str, message_id: str) -> DeliveryOutcome:
     stamp = {"sent": timezone.now(), "message_id": message_id[:255]}
-    stamped = _update_own_claim(invitation, worker=worker, status=Status.SENT, last_error="", **stamp)
+    stamped = _while_the_database_is_away(
+        lambda: _update_own_claim(invitation, worker=worker, status=Status.SENT, last_error="", **stamp)
+    )
     if not stamped:
         logger.warning("invitation id=%s was sent after its claim expired", invitation.pk)
     return DeliveryOutcome.SENT
+
+
+def _while_the_database_is_away(write: Callable[[], bool]) -> bool:
+    """Try `write` again while the database cannot be reached, for up to half the claim timeout:
+    the mail has gone, and a lost stamp would send it again once the claim expires."""
+    deadline, delay = time.monotonic() + settings.INVITATION_CLAIM_TIMEOUT / 2, 0.25
+    while True:
+        try:
+            return write()
+        except (OperationalError, InterfaceError) as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            logger.warning("database unavailable (%s); stamping again in %.2f s", exc, delay)
+            connection.close()  # a broken connection is not reused; the next query connects anew
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
 
 def _record_failure(invitation: Invitation, *, worker: str, failure: failures.SendFailure) -> DeliveryOutcome:

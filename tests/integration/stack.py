@@ -7,7 +7,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from http.cookiejar import CookieJar
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 
 from tests.integration.processes import ROOT as ROOT  # tests import it from here
@@ -83,20 +83,36 @@ class Stack:
         return "\n".join(f"--- {p.name} ---\n{p.output()[-4000:]}" for p in self.processes)
 
 
+class LoopbackIsSecure(DefaultCookiePolicy):
+    """Send Secure cookies (production settings) to http://127.0.0.1 too, as browsers do for
+    loopback, a "potentially trustworthy" origin."""
+
+    def return_ok_secure(self, cookie, request) -> bool:
+        return urllib.parse.urlsplit(request.full_url).hostname == "127.0.0.1" or super().return_ok_secure(
+            cookie, request
+        )
+
+
 class Browser:
     """A cookie-keeping HTTP client that submits forms with their CSRF token, like a user."""
 
     def __init__(self, base_url: str):
         self.base_url = base_url
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+        jar = CookieJar(policy=LoopbackIsSecure())
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
 
     def get(self, path: str) -> tuple[int, str]:
         return self._open(urllib.request.Request(self._url(path)))
 
     def submit(self, path: str, data: dict, *, form_page: str | None = None) -> tuple[int, str]:
         """GET the page holding the form, take its CSRF token, POST the fields."""
-        _, page = self.get(form_page or path)
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        return self.post(path, data, token=self.csrf_token(form_page or path))
+
+    def csrf_token(self, form_page: str) -> str:
+        _, page = self.get(form_page)
+        return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+
+    def post(self, path: str, data: dict, *, token: str) -> tuple[int, str]:
         body = urllib.parse.urlencode({"csrfmiddlewaretoken": token, **data}).encode()
         request = urllib.request.Request(self._url(path), data=body, headers={"Referer": self._url(path)})
         return self._open(request)
