@@ -106,5 +106,5 @@ def channel_layer_host(url: str, **options) -> dict:
 
 def _without_password(url: str) -> str:
     scheme, _, rest = url.partition("://")
-    credentials, at, hosts = rest.partition("@")
+    _, at, hosts = rest.partition("@")
     return f"{scheme}://***@{hosts}" if at else url

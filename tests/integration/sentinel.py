@@ -7,6 +7,7 @@ from pathlib import Path
 import redis
 
 from tests.integration.processes import Process, free_port, wait_for
+from tests.integration.stack import RedisServer
 
 MASTER_NAME = "invitations"
 QUORUM = 2
@@ -15,7 +16,11 @@ QUORUM = 2
 class SentinelGroup:
     def __init__(self, work_dir: Path):
         self.work_dir = work_dir
-        self.ports = {"primary": free_port(), "replica": free_port()}
+        self.primary = RedisServer(work_dir, name="primary")
+        self.replica = RedisServer(
+            work_dir, "--replicaof", "127.0.0.1", str(self.primary.port), name="replica"
+        )
+        self.ports = {"primary": self.primary.port, "replica": self.replica.port}
         self.sentinel_ports = [free_port() for _ in range(3)]
         self.processes: dict[str, Process] = {}
         self.clients: dict[int, redis.Redis] = {}
@@ -27,11 +32,11 @@ class SentinelGroup:
 
     @property
     def primary_url(self) -> str:
-        return f"redis://127.0.0.1:{self.ports['primary']}/0"
+        return self.primary.url
 
     def start(self) -> None:
-        self._redis("primary")
-        self._redis("replica", "--replicaof", "127.0.0.1", str(self.ports["primary"]))
+        self.primary.start()
+        self.replica.start()
         wait_for(self._replica_in_sync, timeout=15, message="the replica to sync")
         for number, port in enumerate(self.sentinel_ports):
             config = self.work_dir / f"sentinel-{number}.conf"  # a sentinel rewrites its own file
@@ -52,12 +57,11 @@ class SentinelGroup:
         wait_for(self._sentinels_see_everyone, timeout=30, message="the sentinels to find each other")
 
     def kill_primary(self) -> None:
-        primary = self.processes["primary"]
-        primary.signal(signal.SIGKILL)
-        primary.wait(timeout=10)
+        self.primary.process.signal(signal.SIGKILL)
+        self.primary.process.wait(timeout=10)
 
     def master_port(self) -> int | None:
-        """The master's port as most sentinels answer it now (None if none answers)."""
+        """The master's port as the first sentinel that answers names it (None if none answers)."""
         for port in self.sentinel_ports:
             try:
                 answer = self._client(port).sentinel_get_master_addr_by_name(MASTER_NAME)
@@ -68,19 +72,11 @@ class SentinelGroup:
         return None
 
     def stop(self) -> None:
-        for process in self.processes.values():
-            process.stop()
+        for process in [*self.processes.values(), self.primary.process, self.replica.process]:
+            if process is not None:
+                process.stop()
         for client in self.clients.values():
             client.close()
-
-    def logs(self) -> str:
-        return "\n".join(f"--- {p.name} ---\n{p.output()[-2000:]}" for p in self.processes.values())
-
-    def _redis(self, name: str, *extra: str) -> None:
-        args = ["redis-server", "--port", str(self.ports[name]), "--bind", "127.0.0.1", "--save", ""]
-        args += ["--appendonly", "no", "--dir", str(self.work_dir), *extra]
-        self.processes[name] = Process(name, args, dict(os.environ), self.work_dir)
-        wait_for(lambda: self._answers(self.ports[name]), timeout=10, message=f"redis {name}")
 
     def _replica_in_sync(self) -> bool:
         info = self._client(self.ports["replica"]).info("replication")
@@ -92,12 +88,6 @@ class SentinelGroup:
             if int(master["num-other-sentinels"]) < 2 or int(master["num-slaves"]) < 1:
                 return False
         return True
-
-    def _answers(self, port: int) -> bool:
-        try:
-            return self._client(port).ping()
-        except redis.RedisError:
-            return False
 
     def _client(self, port: int) -> redis.Redis:
         if port not in self.clients:

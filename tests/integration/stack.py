@@ -17,18 +17,20 @@ from tests.integration.processes import Process, answers, free_port, wait_for
 class RedisServer:
     """A Redis of the test's own that it may stop and restart on the same port, empty each time."""
 
-    def __init__(self, log_dir: Path):
+    def __init__(self, log_dir: Path, *extra_args: str, name: str = "redis"):
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.log_dir = log_dir
+        self.extra_args = extra_args
+        self.name = name
         self.process: Process | None = None
         self.starts = 0
 
     def start(self) -> None:
         self.starts += 1
-        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
-        args += ["--save", "", "--appendonly", "no"]  # a restart forgets every message
-        self.process = Process(f"redis-{self.starts}", args, dict(os.environ), self.log_dir)
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.log_dir)]
+        args += ["--save", "", "--appendonly", "no", *self.extra_args]  # a restart forgets every message
+        self.process = Process(f"{self.name}-{self.starts}", args, dict(os.environ), self.log_dir)
         wait_for(lambda: _redis_answers(self.port), timeout=10, message=f"redis-server on {self.port}")
 
     def stop(self) -> None:
@@ -88,9 +90,8 @@ class LoopbackIsSecure(DefaultCookiePolicy):
     loopback, a "potentially trustworthy" origin."""
 
     def return_ok_secure(self, cookie, request) -> bool:
-        return urllib.parse.urlsplit(request.full_url).hostname == "127.0.0.1" or super().return_ok_secure(
-            cookie, request
-        )
+        loopback = urllib.parse.urlsplit(request.full_url).hostname == "127.0.0.1"
+        return loopback or super().return_ok_secure(cookie, request)
 
 
 class Browser:
