@@ -63,6 +63,13 @@ def serving(application):
     return remembering
 
 
+async def publishing_finished(timeout: float) -> None:
+    """Wait up to `timeout` s for the wake-ups this loop is still publishing (a web process
+    that is shutting down)."""
+    if _Serving.in_flight:
+        await asyncio.wait(set(_Serving.in_flight), timeout=timeout)
+
+
 def _start_publishing(payloads: list[dict], ids: list[int], ahead: bool) -> None:
     task = asyncio.get_running_loop().create_task(_publish_in_background(payloads, ids, ahead))
     _Serving.in_flight.add(task)

@@ -21,12 +21,15 @@ from django.urls import path  # noqa: E402
 
 from invitations import queue  # noqa: E402
 from invitations.consumers import InvitationSendConsumer, InvitationStatusConsumer  # noqa: E402
+from myproject.shutdown import finish_requests_on_shutdown  # noqa: E402
 
 # queue.serving: a request's wake-up goes out from this loop without the request waiting for it.
 application = queue.serving(
     ProtocolTypeRouter(
         {
-            "http": django_asgi_app,
+            "http": finish_requests_on_shutdown(
+                django_asgi_app, timeout=settings.WEB_SHUTDOWN_TIMEOUT, then=queue.publishing_finished
+            ),
             "websocket": AllowedHostsOriginValidator(
                 AuthMiddlewareStack(URLRouter([path("ws/invites/", InvitationStatusConsumer.as_asgi())]))
             ),

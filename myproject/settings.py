@@ -94,18 +94,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": f"django.contrib.auth.password_validation.{name}Validator"}
+    for name in ("UserAttributeSimilarity", "MinimumLength", "CommonPassword", "NumericPassword")
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "invitations:list"
 
-LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
-USE_I18N = True
-USE_TZ = True
+TIME_ZONE = "UTC"  # language, i18n and USE_TZ keep Django's defaults
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
@@ -142,8 +137,7 @@ MAILERS = mailers_from_url(
     timeout=INVITATION_SMTP_TIMEOUT,
     api_url=env.str("ANYMAIL_API_URL", default=None),
 )
-# Providers' tracking webhooks (/anymail/<esp>/tracking/) must present this basic auth
-# "user:password"; unset, they are not served at all.
+# Tracking webhooks (/anymail/<esp>/tracking/) must present this "user:password"; unset, none served.
 ANYMAIL = {"WEBHOOK_SECRET": env.str("ANYMAIL_WEBHOOK_SECRET", default=None)}
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="invitations@localhost")
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
@@ -153,7 +147,6 @@ SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 INVITATION_WORKER_CONCURRENCY = env.int("INVITATION_WORKER_CONCURRENCY", default=6)
 # Most wake-ups one consumer takes and claims at once; it sends and stamps them one by one.
 INVITATION_WORKER_BATCH = env.int("INVITATION_WORKER_BATCH", default=20)
-# Delivery policy (see invitations/delivery.py).
 INVITATION_MAX_ATTEMPTS = env.int("INVITATION_MAX_ATTEMPTS", default=5)
 INVITATION_RETRY_BASE = env.float("INVITATION_RETRY_BASE", default=5.0)
 INVITATION_RETRY_CAP = env.float("INVITATION_RETRY_CAP", default=600.0)
@@ -176,6 +169,10 @@ INVITATION_HEARTBEAT_STALE = 30.0
 # claims of one whose key is gone are released at once, not after INVITATION_CLAIM_TIMEOUT.
 INVITATION_ALIVE_PREFIX = CHANNEL_PREFIX + ":invitations:alive:"
 INVITATION_ALIVE_FOR = 3 * INVITATION_HEARTBEAT_INTERVAL
+
+# After SIGTERM, how long the web answers requests in flight (myproject/shutdown.py): under 30 s,
+# when platforms commonly follow up with SIGKILL.
+WEB_SHUTDOWN_TIMEOUT = env.float("WEB_SHUTDOWN_TIMEOUT", default=25.0)
 
 LOGGING = {
     "version": 1,

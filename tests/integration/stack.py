@@ -3,6 +3,7 @@
 import os
 import re
 import socket
+import subprocess
 import sys
 import urllib.error
 import urllib.parse
@@ -46,6 +47,15 @@ def _redis_answers(port: int) -> bool:
             return sock.recv(16).startswith(b"+PONG")
     except OSError:
         return False
+
+
+def manage(env: dict, *args: str) -> str:
+    """Run a management command to its end, as a release phase or an operator would; fail on error."""
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
 
 
 class Stack:

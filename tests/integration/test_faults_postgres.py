@@ -2,8 +2,6 @@
 and send everything once it is back."""
 
 import json
-import subprocess
-import sys
 from collections import Counter
 
 import pytest
@@ -11,7 +9,7 @@ import pytest
 from tests.integration.conftest import STAFF_PASSWORD
 from tests.integration.delivery import addresses, tally
 from tests.integration.postgres import PostgresCluster
-from tests.integration.stack import ROOT, Browser, wait_for
+from tests.integration.stack import Browser, manage, wait_for
 
 # Its database is a cluster of its own, whichever database the suite runs on: the Makefile
 # runs it in the PostgreSQL pass only.
@@ -41,14 +39,6 @@ from django.contrib.auth.models import Permission, User
 user = User.objects.create_user("grace", password="{STAFF_PASSWORD}", is_staff=True)
 user.user_permissions.add(Permission.objects.get(codename="add_invitation"))
 """
-
-
-def manage(env: dict, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
 
 
 def statuses(cluster: PostgresCluster) -> Counter:

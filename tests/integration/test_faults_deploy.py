@@ -1,0 +1,83 @@
+"""A rolling deploy, as a platform runs one: the release phase migrates, new processes start
+while the old ones still run, then the old ones get SIGTERM in the middle of their work."""
+
+import signal
+import threading
+import time
+from collections import Counter
+
+from django.db import connection, transaction
+
+from invitations import services
+from invitations.models import Invitation
+from tests.integration.delivery import addresses, wait_until_delivered
+from tests.integration.stack import manage, wait_for
+
+
+def test_a_rolling_deploy_of_two_workers_mid_flow_loses_nothing_and_sends_nothing_twice(fault_stack, smtp):
+    fault_stack.env["INVITATION_SEND_RATE"] = "30/s"  # 500 take ~17 s: the deploy lands mid-flow
+    old = [fault_stack.start_worker("old-1"), fault_stack.start_worker("old-2")]
+    emails = addresses("deploy", 500)
+    services.invitations_create_many(emails=emails, sender=None)
+    wait_for(lambda: len(smtp.received) >= 60, timeout=30, message="the first 60 mails")
+
+    release = manage(fault_stack.env, "migrate", "--noinput")  # on the live database, mid-flow
+    new = [fault_stack.start_worker("new-1"), fault_stack.start_worker("new-2")]
+    for worker in old:
+        worker.signal(signal.SIGTERM)
+    for worker in old:
+        assert worker.wait(timeout=30) == 0, worker.output()[-4000:]
+    assert len(smtp.received) < 400, "the old workers were stopped in the middle of the flow"
+
+    result = wait_until_delivered(smtp, emails, timeout=60, stack=fault_stack)
+    assert "No migrations to apply" in release or "Applying" in release
+    assert result.lost == []
+    assert result.duplicates == {}
+    assert result.unexpected == []
+    claimants = Invitation.objects.values_list("claimed_by", flat=True)
+    pids = Counter(int(name.split(":")[1]) for name in claimants)  # host:pid:consumer
+    assert {worker.pid for worker in old} <= set(pids), "the old workers sent until SIGTERM"
+    assert {worker.pid for worker in new} <= set(pids), "the new workers sent the rest"
+
+
+ADDRESS = "inflight@example.com"
+
+
+def test_the_web_answers_a_post_in_flight_when_sigterm_comes_then_exits_0(fault_stack, staff_browser, smtp):
+    web = next(process for process in fault_stack.processes if process.name == "web")
+    fault_stack.start_worker()
+    token = staff_browser.csrf_token("/invites/new/")
+    answers = []
+
+    def invite() -> None:
+        try:
+            answers.append(staff_browser.post("/invites/new/", {"email": ADDRESS}, token=token))
+        except OSError as error:  # a connection dropped without an answer
+            answers.append((None, repr(error)))
+
+    with transaction.atomic():
+        hold_the_invitations_table()  # the POST's INSERT waits for this transaction to end
+        post = threading.Thread(target=invite)
+        post.start()
+        time.sleep(1)  # daphne hands a request to the application as soon as it has read it
+        web.signal(signal.SIGTERM)
+        time.sleep(1)
+        assert answers == [], "the web process waits for the request in flight"
+        assert web.popen.poll() is None
+
+    post.join(timeout=30)
+    [(status, page)] = answers
+    assert status == 200, page[:2000]  # the 302 to the list, followed
+    assert ADDRESS in page
+    assert web.wait(timeout=10) == 0, web.output()[-4000:]
+    result = wait_until_delivered(smtp, [ADDRESS], timeout=30, stack=fault_stack)
+    assert result.lost == []
+
+
+def hold_the_invitations_table() -> None:
+    """Lock out writers (readers still pass) until the test's transaction ends."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("LOCK TABLE invitations_invitation IN SHARE MODE")
+    # On SQLite the transaction began IMMEDIATE (transaction_mode in settings): it already holds
+    # the database's one write lock.
