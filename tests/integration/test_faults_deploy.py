@@ -1,6 +1,7 @@
 """A rolling deploy, as a platform runs one: the release phase migrates, new processes start
 while the old ones still run, then the old ones get SIGTERM in the middle of their work."""
 
+import logging
 import signal
 import threading
 import time
@@ -12,6 +13,8 @@ from invitations import services
 from invitations.models import Invitation
 from tests.integration.delivery import addresses, wait_until_delivered
 from tests.integration.stack import manage, wait_for
+
+logger = logging.getLogger(__name__)
 
 
 def test_a_rolling_deploy_of_two_workers_mid_flow_loses_nothing_and_sends_nothing_twice(fault_stack, smtp):
@@ -37,6 +40,12 @@ def test_a_rolling_deploy_of_two_workers_mid_flow_loses_nothing_and_sends_nothin
     assert result.unexpected == []
     claimants = Invitation.objects.values_list("claimed_by", flat=True)
     pids = Counter(int(name.split(":")[1]) for name in claimants)  # host:pid:consumer
+    logger.info(
+        "%d sent before SIGTERM; sent by old %s, by new %s",
+        sent_before_sigterm,
+        [pids[worker.pid] for worker in old],
+        [pids[worker.pid] for worker in new],
+    )
     assert {worker.pid for worker in old} <= set(pids), "the old workers sent until SIGTERM"
     assert {worker.pid for worker in new} <= set(pids), "the new workers sent the rest"
 
