@@ -20,7 +20,7 @@ from channels.db import database_sync_to_async
 from channels.worker import Worker
 from django.conf import settings
 
-from invitations import batches, delivery, health, live, queue, throttle
+from invitations import batches, health, live, queue, redrive, throttle
 from invitations.redis_url import async_redis
 
 logger = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ class InvitationWorker(Worker):
             await asyncio.wait_for(self.stopping.wait(), timeout=seconds * random.uniform(0.8, 1.2))  # noqa: S311
 
     async def sweep_forever(self) -> None:
-        redrive = database_sync_to_async(delivery.invitations_redrive)
+        sweep = database_sync_to_async(redrive.invitations_redrive)
         published = 0
         while True:
             # Found work last time? A backlog may be feeding through: look again soon.
@@ -156,7 +156,7 @@ class InvitationWorker(Worker):
             if self.stopping.is_set():  # pause() returns at once when told to stop
                 return
             try:
-                published = await redrive()
+                published = await sweep()
             except Exception:
                 published = 0
                 logger.exception("sweep failed; trying again next round")

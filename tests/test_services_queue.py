@@ -1,4 +1,4 @@
-"""Re-driving, requeueing and revoking: what delivery.py and services.py do when the channel layer forgot."""
+"""Re-driving, requeueing and revoking: redrive.py, delivery.py and services.py when the layer forgot."""
 
 import asyncio
 import threading
@@ -11,7 +11,7 @@ from channels.layers import get_channel_layer
 from django.http import Http404
 from django.utils import timezone
 
-from invitations import acceptance, delivery, health, queue, services
+from invitations import acceptance, delivery, health, queue, redrive, services
 from invitations.models import Invitation
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +31,7 @@ def test_redrive_publishes_forgotten_invitations_but_not_fresh_ones(published, s
     Invitation.objects.create(email="fresh@example.com", published_at=now - timedelta(seconds=5))
     Invitation.objects.create(email="later@example.com", next_attempt_at=now + timedelta(minutes=5))
 
-    assert delivery.invitations_redrive(now=now + timedelta(seconds=1)) == 2
+    assert redrive.invitations_redrive(now=now + timedelta(seconds=1)) == 2
 
     assert ids(published()) == {never.pk, lost.pk}
     assert Invitation.objects.get(pk=never.pk).published_at == now + timedelta(seconds=1)
@@ -49,7 +49,7 @@ def test_redrive_fills_only_the_room_left_in_the_channel_never_published_first(s
     layer = get_channel_layer()
     async_to_sync(layer.send)("send-invite", {"type": "invitation.send", "id": queued.pk})
 
-    assert delivery.invitations_redrive() == 2
+    assert redrive.invitations_redrive() == 2
 
     messages = [async_to_sync(layer.receive)("send-invite") for _ in range(3)]
     assert ids(messages) == {queued.pk, *(row.pk for row in never)}
@@ -59,7 +59,7 @@ def test_redrive_fills_only_the_room_left_in_the_channel_never_published_first(s
 def test_redrive_with_nothing_forgotten_publishes_nothing(published):
     Invitation.objects.create(email="fresh@example.com", published_at=timezone.now())
 
-    assert delivery.invitations_redrive() == 0
+    assert redrive.invitations_redrive() == 0
     assert published() == []
 
 
@@ -76,7 +76,7 @@ def test_redrive_releases_claims_of_dead_workers_and_publishes_them(published, s
         email="busy@example.com", claimed_at=now - timedelta(seconds=10), **claim
     )
 
-    assert delivery.invitations_redrive(now=now) == 1
+    assert redrive.invitations_redrive(now=now) == 1
 
     assert ids(published()) == {dead.pk}
     released = Invitation.objects.get(pk=dead.pk)
@@ -101,7 +101,7 @@ def test_redrive_releases_at_once_the_claims_of_a_worker_whose_heartbeat_is_gone
 
     monkeypatch.setattr(health, "silent_claimants", silent)
 
-    assert delivery.invitations_redrive(now=now) == 1
+    assert redrive.invitations_redrive(now=now) == 1
 
     assert asked == [{"host:111:c0ffee01", "host:222:c0ffee02"}]
     assert ids(published()) == {dead.pk}
@@ -115,7 +115,7 @@ def test_released_claim_is_delivered_again(published, deliver, mailoutbox, setti
     invitation = Invitation.objects.create(
         email="ada@example.com", status=Status.SENDING, claimed_at=stale, next_attempt_at=stale
     )
-    delivery.invitations_redrive()
+    redrive.invitations_redrive()
 
     assert deliver(invitation) == delivery.DeliveryOutcome.SENT
     assert [m.to for m in mailoutbox] == [["ada@example.com"]]
@@ -253,7 +253,7 @@ def test_publish_soon_that_cannot_publish_leaves_the_row_to_the_next_sweep(
 
     eventually(lambda: Invitation.objects.get(pk=invitation.pk).published_at is None)
     monkeypatch.setattr(queue, "_announce_and_send", working)  # Redis is back
-    assert delivery.invitations_redrive() == 1
+    assert redrive.invitations_redrive() == 1
     assert ids(published()) == {invitation.pk}
 
 

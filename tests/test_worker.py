@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connections
 
-from invitations import delivery, live, queue
+from invitations import live, queue, redrive
 from invitations.models import Invitation
 from invitations.worker import InvitationWorker, WorkerStopping
 
@@ -223,7 +223,7 @@ def test_stopping_lets_a_sweep_in_flight_finish(channel_layer, settings, monkeyp
         swept.append(queue.channel_room())  # back through the worker's event loop
         return 0
 
-    monkeypatch.setattr(delivery, "invitations_redrive", slow_redrive)
+    monkeypatch.setattr(redrive, "invitations_redrive", slow_redrive)
 
     async def scenario():
         worker = InvitationWorker(

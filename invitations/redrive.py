@@ -1,0 +1,47 @@
+"""The sweep: publish again what the channel layer forgot, from the rows that remember it."""
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import F
+from django.utils import timezone
+
+from invitations import health, queue
+from invitations.models import Invitation
+
+logger = logging.getLogger(__name__)
+Status = Invitation.Status
+
+
+def _release(claims, reason: str) -> int:
+    return claims.update(status=Status.PENDING, claimed_at=None, published_at=None, last_error=reason)
+
+
+def invitations_redrive(*, now: datetime | None = None, limit: int | None = None) -> int:
+    """Publish again what the channel layer forgot; return how many were published.
+
+    Releases claims of dead workers, then publishes due invitations whose wake-up was never
+    published or went unanswered, no more than the channel has room for (a backlog waits in
+    the database). Safe from any number of workers at once: the claim skips repeats.
+    """
+    now = now or timezone.now()
+    released = _release(Invitation.objects.abandoned(now), "claim expired")
+    # Claims whose worker process stopped saying it is alive (older than one beat: a process
+    # says so as it starts, and again every beat).
+    older = Invitation.objects.filter(
+        status=Status.SENDING, claimed_at__lte=now - timedelta(seconds=settings.INVITATION_HEARTBEAT_INTERVAL)
+    )
+    silent = health.silent_claimants(set(older.values_list("claimed_by", flat=True)))
+    released += _release(older.filter(claimed_by__in=silent), "its worker stopped") if silent else 0
+    if released:
+        logger.warning("released %d invitation(s) claimed by a worker that stopped", released)
+    room = queue.channel_room()
+    limit = room if limit is None else min(limit, room)
+    # Never-published rows first: an old publish time may just mean a long queue.
+    forgotten = Invitation.objects.forgotten(now).order_by(F("published_at").asc(nulls_first=True), "pk")
+    ids = list(forgotten.values_list("pk", flat=True)[:limit])
+    if not ids:
+        return 0
+    Invitation.objects.filter(pk__in=ids).update(published_at=now)
+    return queue.invitations_publish(invitation_ids=ids)
