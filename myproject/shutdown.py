@@ -4,9 +4,9 @@ On SIGTERM daphne cancels every application instance at once, so a staff POST in
 would get an empty reply although its invitation may commit. This middleware runs each HTTP
 request in a task of its own that the cancel does not reach, and adds a "before shutdown"
 trigger to daphne's Twisted reactor: Twisted drops the connections only once every such
-trigger is done, so the requests in flight, and any that arrive meanwhile, get their
-responses, for up to `WEB_SHUTDOWN_TIMEOUT` seconds. WebSockets are left to daphne: the live
-board reconnects to the next web process.
+trigger is done. So the requests in flight, and those that arrive while it waits for them,
+get their responses, for up to `WEB_SHUTDOWN_TIMEOUT` seconds. WebSockets are left to
+daphne: the live board reconnects to the next web process.
 """
 
 import asyncio
@@ -14,37 +14,72 @@ import logging
 import sys
 
 logger = logging.getLogger(__name__)
+FLUSH_POLL = 0.01  # seconds between looks at Twisted's unwritten responses
 
 
 def finish_requests_on_shutdown(application, *, timeout: float, then=None):
-    """Wrap an ASGI application. `then(seconds_left)`, a coroutine function, runs once the
-    requests are done: the wake-ups they publish from the event loop go out before it stops."""
+    """Wrap an ASGI application. `then(seconds)`, a coroutine function, runs once the requests
+    are done (given at least a second): the wake-ups they publish go out before the loop stops."""
     in_flight: set[asyncio.Future] = set()
+    trigger_added = False
 
     async def finishing(scope, receive, send):
+        nonlocal trigger_added
         if scope["type"] != "http":
             return await application(scope, receive, send)
+        if not trigger_added:
+            trigger_added = _before_daphne_stops(drain)
         request = asyncio.ensure_future(application(scope, receive, send))
         in_flight.add(request)
         request.add_done_callback(in_flight.discard)
-        await asyncio.shield(request)
+        try:
+            await asyncio.shield(request)
+        except asyncio.CancelledError:
+            request.add_done_callback(_log_failure)  # nobody awaits it any more
+            raise
 
     async def drain() -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while in_flight and (left := deadline - loop.time()) > 0:
-            await asyncio.wait(set(in_flight), timeout=left)
+        while True:
+            while in_flight and loop.time() < deadline:
+                await asyncio.wait(set(in_flight), timeout=deadline - loop.time())
+            if then is not None:
+                await then(max(deadline - loop.time(), 1.0))
+            if not in_flight or loop.time() >= deadline:  # else one came meanwhile: wait for it too
+                break
         if in_flight:
             logger.warning("shutting down with %d request(s) unfinished after %s s", len(in_flight), timeout)
-        if then is not None:
-            await then(max(deadline - loop.time(), 0))
+        await _responses_written(deadline)
 
-    # daphne installs its reactor before it imports the application; no reactor, no daphne.
-    if "twisted.internet.reactor" in sys.modules:
-        from twisted.internet import defer, reactor
-
-        reactor.addSystemEventTrigger(
-            "before", "shutdown", lambda: defer.Deferred.fromFuture(asyncio.ensure_future(drain()))
-        )
     finishing.drain = drain  # for tests
     return finishing
+
+
+def _before_daphne_stops(drain) -> bool:
+    """Have daphne's reactor await `drain()` before it drops the connections; False when no
+    Twisted reactor runs this event loop (not daphne)."""
+    # Imported from sys.modules: importing twisted.internet.reactor would install one.
+    reactor = sys.modules.get("twisted.internet.reactor")
+    if reactor is None or not reactor.running:
+        return False
+    from twisted.internet import defer
+
+    reactor.addSystemEventTrigger(
+        "before", "shutdown", lambda: defer.Deferred.fromFuture(asyncio.ensure_future(drain()))
+    )
+    return True
+
+
+async def _responses_written(deadline: float) -> None:
+    """Wait until Twisted has handed every buffered response to the kernel: the connections
+    are dropped next, with whatever they still hold."""
+    reactor = sys.modules.get("twisted.internet.reactor")
+    loop = asyncio.get_running_loop()
+    while reactor is not None and reactor.getWriters() and loop.time() < deadline:
+        await asyncio.sleep(FLUSH_POLL)
+
+
+def _log_failure(request: asyncio.Future) -> None:
+    if not request.cancelled() and request.exception() is not None:
+        logger.error("request failed while the web process was stopping", exc_info=request.exception())

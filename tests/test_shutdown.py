@@ -67,3 +67,51 @@ def test_websockets_are_left_to_the_server():
         assert answered == [], "the cancel reached the WebSocket consumer"
 
     asyncio.run(scenario())
+
+
+def test_a_request_that_arrives_while_the_drain_runs_is_waited_for_too():
+    async def scenario():
+        released, answered, late = asyncio.Event(), [], []
+
+        async def then(seconds_left: float) -> None:
+            if not late:  # the first time: a request comes in, answered 50 ms later
+                late.append(await start(app, {"type": "http", "path": "/late/"}))
+                asyncio.get_running_loop().call_later(0.05, released.set)
+
+        app = finish_requests_on_shutdown(held_application(released, answered), timeout=5, then=then)
+        await asyncio.wait_for(app.drain(), timeout=1)
+        assert answered == ["/late/"]
+
+    asyncio.run(scenario())
+
+
+def test_a_request_that_fails_after_the_server_cancelled_it_is_logged(caplog):
+    async def failing(scope, receive, send):
+        await asyncio.sleep(0.01)
+        raise RuntimeError("the view broke")
+
+    async def scenario():
+        app = finish_requests_on_shutdown(failing, timeout=5)
+        instance = await start(app, {"type": "http", "path": "/invites/new/"})
+        instance.cancel()
+        await asyncio.wait_for(app.drain(), timeout=1)
+
+    with caplog.at_level(logging.ERROR, logger="myproject.shutdown"):
+        asyncio.run(scenario())
+    assert "request failed while the web process was stopping" in caplog.text
+    assert "the view broke" in caplog.text
+
+
+def test_the_wake_ups_get_a_second_even_when_the_requests_used_the_whole_timeout():
+    async def scenario():
+        given = []
+
+        async def then(seconds_left: float) -> None:
+            given.append(seconds_left)
+
+        app = finish_requests_on_shutdown(held_application(asyncio.Event(), []), timeout=0.1, then=then)
+        await start(app, {"type": "http", "path": "/stuck/"})
+        await asyncio.wait_for(app.drain(), timeout=1)
+        assert given == [1.0]
+
+    asyncio.run(scenario())

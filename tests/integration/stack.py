@@ -104,13 +104,19 @@ class LoopbackIsSecure(DefaultCookiePolicy):
         return loopback or super().return_ok_secure(cookie, request)
 
 
+class StayOnRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # urllib then raises HTTPError for the 3xx, which post() returns
+
+
 class Browser:
     """A cookie-keeping HTTP client that submits forms with their CSRF token, like a user."""
 
     def __init__(self, base_url: str):
         self.base_url = base_url
-        jar = CookieJar(policy=LoopbackIsSecure())
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        cookies = urllib.request.HTTPCookieProcessor(CookieJar(policy=LoopbackIsSecure()))
+        self.opener = urllib.request.build_opener(cookies)
+        self.staying = urllib.request.build_opener(cookies, StayOnRedirect())
 
     def get(self, path: str) -> tuple[int, str]:
         return self._open(urllib.request.Request(self._url(path)))
@@ -123,10 +129,11 @@ class Browser:
         _, page = self.get(form_page)
         return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
 
-    def post(self, path: str, data: dict, *, token: str) -> tuple[int, str]:
+    def post(self, path: str, data: dict, *, token: str, follow: bool = True) -> tuple[int, str]:
+        """POST the fields; with follow=False a redirect is the answer: its status and Location."""
         body = urllib.parse.urlencode({"csrfmiddlewaretoken": token, **data}).encode()
         request = urllib.request.Request(self._url(path), data=body, headers={"Referer": self._url(path)})
-        return self._open(request)
+        return self._open(request, self.opener if follow else self.staying)
 
     def login(self, username: str, password: str) -> None:
         status, page = self.submit("/accounts/login/", {"username": username, "password": password})
@@ -136,9 +143,11 @@ class Browser:
     def _url(self, path: str) -> str:
         return path if path.startswith("http") else self.base_url + path
 
-    def _open(self, request: urllib.request.Request) -> tuple[int, str]:
+    def _open(self, request: urllib.request.Request, opener=None) -> tuple[int, str]:
         try:
-            with self.opener.open(request, timeout=30) as response:
+            with (opener or self.opener).open(request, timeout=30) as response:
                 return response.status, response.read().decode()
         except urllib.error.HTTPError as error:
+            if 300 <= error.code < 400:  # not followed
+                return error.code, error.headers["Location"]
             return error.code, error.read().decode()

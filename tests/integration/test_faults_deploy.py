@@ -7,6 +7,7 @@ import threading
 import time
 from collections import Counter
 
+import pytest
 from django.db import connection, transaction
 
 from invitations import services
@@ -17,14 +18,26 @@ from tests.integration.stack import manage, wait_for
 logger = logging.getLogger(__name__)
 
 
-def test_a_rolling_deploy_of_two_workers_mid_flow_loses_nothing_and_sends_nothing_twice(fault_stack, smtp):
+@pytest.fixture
+def release_with_a_migration(fault_stack):
+    """The database as the old release left it: one migration short of the new one's (a table
+    it creates, as the expand step of a schema change does). The workers never touch it."""
+    manage(fault_stack.env, "migrate", "sessions", "zero", "--noinput")
+    yield lambda: manage(fault_stack.env, "migrate", "--noinput")
+    manage(fault_stack.env, "migrate", "--noinput")  # whatever happened, as the suite had it
+
+
+def test_a_rolling_deploy_of_two_workers_mid_flow_loses_nothing_and_sends_nothing_twice(
+    fault_stack, smtp, release_with_a_migration
+):
     fault_stack.env["INVITATION_SEND_RATE"] = "25/s"  # 500 take 20 s: the deploy lands mid-flow
     old = [fault_stack.start_worker("old-1"), fault_stack.start_worker("old-2")]
     emails = addresses("deploy", 500)
     services.invitations_create_many(emails=emails, sender=None)
     wait_for(lambda: len(smtp.received) >= 60, timeout=30, message="the first 60 mails")
 
-    release = manage(fault_stack.env, "migrate", "--noinput")  # on the live database, mid-flow
+    release = release_with_a_migration()  # on the live database, while the old workers send
+    assert "Applying sessions.0001_initial... OK" in release, release
     new = [fault_stack.start_worker("new-1"), fault_stack.start_worker("new-2")]
     sent_before_sigterm = len(smtp.received)
     for worker in old:
@@ -34,7 +47,6 @@ def test_a_rolling_deploy_of_two_workers_mid_flow_loses_nothing_and_sends_nothin
     assert sent_before_sigterm < 450, "the old workers were stopped in the middle of the flow"
 
     result = wait_until_delivered(smtp, emails, timeout=60, stack=fault_stack)
-    assert "No migrations to apply" in release or "Applying" in release
     assert result.lost == []
     assert result.duplicates == {}
     assert result.unexpected == []
@@ -46,7 +58,6 @@ def test_a_rolling_deploy_of_two_workers_mid_flow_loses_nothing_and_sends_nothin
         [pids[worker.pid] for worker in old],
         [pids[worker.pid] for worker in new],
     )
-    assert {worker.pid for worker in old} <= set(pids), "the old workers sent until SIGTERM"
     assert {worker.pid for worker in new} <= set(pids), "the new workers sent the rest"
 
 
@@ -61,7 +72,8 @@ def test_the_web_answers_a_post_in_flight_when_sigterm_comes_then_exits_0(fault_
 
     def invite() -> None:
         try:
-            answers.append(staff_browser.post("/invites/new/", {"email": ADDRESS}, token=token))
+            # Not following the redirect: the page it leads to is for the next web process.
+            answers.append(staff_browser.post("/invites/new/", {"email": ADDRESS}, token=token, follow=False))
         except OSError as error:  # a connection dropped without an answer
             answers.append((None, repr(error)))
 
@@ -76,9 +88,9 @@ def test_the_web_answers_a_post_in_flight_when_sigterm_comes_then_exits_0(fault_
         assert web.popen.poll() is None
 
     post.join(timeout=30)
-    [(status, page)] = answers
-    assert status == 200, page[:2000]  # the 302 to the list, followed
-    assert ADDRESS in page
+    [(status, location)] = answers
+    assert (status, location) == (302, "/invites/"), location[:2000]
+    assert Invitation.objects.filter(email=ADDRESS).exists()
     assert web.wait(timeout=10) == 0, web.output()[-4000:]
     result = wait_until_delivered(smtp, [ADDRESS], timeout=30, stack=fault_stack)
     assert result.lost == []
