@@ -80,6 +80,10 @@ class InvitationSendConsumer(SyncConsumer):
                 stopping=scope.get("stopping", lambda: False),
                 gate=scope.get("gate"),
             )
+        except health.DATABASE_AWAY as exc:  # one line each, not a traceback per wake-up, while it lasts
+            logger.warning(
+                "invitations %s: database unavailable (%s); the sweep will re-drive them", invitation_ids, exc
+            )
         except Exception:
             logger.exception("invitations %s: delivery crashed; the sweep will re-drive them", invitation_ids)
 

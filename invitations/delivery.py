@@ -8,10 +8,10 @@ from datetime import timedelta
 from enum import StrEnum
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection
+from django.db import connection
 from django.utils import timezone
 
-from invitations import failures, keys, live, mail, throttle
+from invitations import failures, health, keys, live, mail, throttle
 from invitations.models import Invitation
 
 logger = logging.getLogger(__name__)
@@ -152,7 +152,7 @@ def _while_the_database_is_away(write: Callable[[], bool]) -> bool:
     while True:
         try:
             return write()
-        except (OperationalError, InterfaceError) as exc:
+        except health.DATABASE_AWAY as exc:
             if time.monotonic() + delay > deadline:
                 raise
             logger.warning("database unavailable (%s); stamping again in %.2f s", exc, delay)

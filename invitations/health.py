@@ -8,11 +8,15 @@ from collections.abc import Iterable
 
 import redis
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from invitations.models import Invitation
 from invitations.redis_url import redis_client
+
+# What Django raises when the database cannot be reached (or broke off mid-way).
+DATABASE_AWAY = (OperationalError, InterfaceError)
 
 Status = Invitation.Status
 

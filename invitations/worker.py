@@ -157,6 +157,9 @@ class InvitationWorker(Worker):
                 return
             try:
                 published = await sweep()
+            except health.DATABASE_AWAY as exc:  # a line a round while it lasts, not a traceback
+                published = 0
+                logger.warning("sweep: database unavailable (%s); trying again next round", exc)
             except Exception:
                 published = 0
                 logger.exception("sweep failed; trying again next round")

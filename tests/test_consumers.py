@@ -1,7 +1,10 @@
+import logging
+
 import pytest
 from asgiref.sync import async_to_sync
 from channels.exceptions import StopConsumer
 from channels.testing import ApplicationCommunicator
+from django.db import OperationalError
 
 from invitations import delivery
 from invitations.consumers import InvitationSendConsumer
@@ -120,3 +123,20 @@ def test_crash_while_delivering_one_invitation_does_not_stop_the_consumer(mailou
     consume(send(broken), send(fine))
 
     assert [m.to for m in mailoutbox] == [["fine@example.com"]]
+
+
+def test_a_database_outage_is_one_warning_line_per_wake_up_not_a_traceback(mailoutbox, monkeypatch, caplog):
+    invitation = Invitation.objects.create(email="ada@example.com")
+
+    def database_away(**kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(delivery, "invitations_deliver", database_away)
+
+    with caplog.at_level(logging.WARNING, logger="invitations.consumers"):
+        consume(send(invitation))
+
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING
+    assert record.exc_info is None
+    assert f"invitations [{invitation.pk}]: database unavailable (connection refused)" in record.getMessage()

@@ -1,6 +1,7 @@
 """The draining worker, with the in-memory channel layer and a recording application."""
 
 import asyncio
+import logging
 import signal
 import threading
 import time
@@ -8,7 +9,7 @@ from collections import deque
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connections
+from django.db import OperationalError, connections
 
 from invitations import live, queue, redrive
 from invitations.models import Invitation
@@ -238,3 +239,36 @@ def test_stopping_lets_a_sweep_in_flight_finish(channel_layer, settings, monkeyp
     asyncio.run(scenario())
 
     assert swept == [channel_layer.get_capacity("send-invite")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sweep_that_finds_the_database_away_says_so_in_a_line_and_sweeps_again(
+    channel_layer, settings, monkeypatch, caplog
+):
+    from myproject.asgi import application
+
+    settings.INVITATION_SWEEP_INTERVAL = 0.01
+    rounds = []
+
+    def database_away():
+        rounds.append(1)
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(redrive, "invitations_redrive", database_away)
+
+    async def scenario():
+        worker = InvitationWorker(
+            application=application, channels=["send-invite"], channel_layer=channel_layer
+        )
+        running = asyncio.create_task(worker.handle())
+        while len(rounds) < 2:
+            await asyncio.sleep(0.01)
+        worker.stop(signal.SIGTERM)
+        await asyncio.wait_for(running, timeout=5)
+
+    with caplog.at_level(logging.WARNING, logger="invitations.worker"):
+        asyncio.run(scenario())
+
+    away = [r for r in caplog.records if "sweep: database unavailable (connection refused)" in r.getMessage()]
+    assert len(away) >= 2
+    assert all(record.exc_info is None for record in away)
