@@ -267,3 +267,38 @@ def test_publish_soon_logs_what_breaks_in_the_background(serving_loop, monkeypat
 
     eventually(lambda: "publishing invitations [42] failed" in caplog.text)
     eventually(lambda: not queue._Serving.in_flight)  # its done-callback runs on the loop's next turn
+
+
+def test_a_stopping_web_process_waits_for_the_wake_ups_still_going_out(serving_loop, monkeypatch):
+    gate, sent = threading.Event(), []
+
+    async def slow_send(payloads, invitation_ids, ahead):
+        await asyncio.get_running_loop().run_in_executor(None, gate.wait, 5)
+        sent.append(invitation_ids)
+        return len(invitation_ids)
+
+    monkeypatch.setattr(queue, "_announce_and_send", slow_send)
+    queue.invitations_publish_soon(invitation_ids=[42])
+    eventually(lambda: queue._Serving.in_flight)
+
+    waiting = asyncio.run_coroutine_threadsafe(queue.publishing_finished(5), serving_loop)
+    time.sleep(0.05)
+    assert not waiting.done(), "it waits while the wake-up is on its way"
+    gate.set()
+    waiting.result(timeout=5)
+    assert sent == [[42]]
+
+
+def test_a_stopping_web_process_waits_no_longer_than_it_is_given(serving_loop, monkeypatch):
+    async def stuck(payloads, invitation_ids, ahead):
+        await asyncio.sleep(60)
+
+    monkeypatch.setattr(queue, "_announce_and_send", stuck)
+    queue.invitations_publish_soon(invitation_ids=[42])
+    eventually(lambda: queue._Serving.in_flight)
+
+    started = time.monotonic()
+    asyncio.run_coroutine_threadsafe(queue.publishing_finished(0.1), serving_loop).result(timeout=5)
+    assert time.monotonic() - started < 1
+    for task in list(queue._Serving.in_flight):
+        serving_loop.call_soon_threadsafe(task.cancel)
