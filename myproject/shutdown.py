@@ -56,11 +56,16 @@ def finish_requests_on_shutdown(application, *, timeout: float, then=None):
     return finishing
 
 
+def _installed_reactor():
+    """Twisted's reactor if one is installed (daphne installs one), else None. Looked up, not
+    imported: importing twisted.internet.reactor would install one."""
+    return sys.modules.get("twisted.internet.reactor")
+
+
 def _before_daphne_stops(drain) -> bool:
     """Have daphne's reactor await `drain()` before it drops the connections; False when no
     Twisted reactor runs this event loop (not daphne)."""
-    # Imported from sys.modules: importing twisted.internet.reactor would install one.
-    reactor = sys.modules.get("twisted.internet.reactor")
+    reactor = _installed_reactor()
     if reactor is None or not reactor.running:
         return False
     from twisted.internet import defer
@@ -74,7 +79,7 @@ def _before_daphne_stops(drain) -> bool:
 async def _responses_written(deadline: float) -> None:
     """Wait until Twisted has handed every buffered response to the kernel: the connections
     are dropped next, with whatever they still hold."""
-    reactor = sys.modules.get("twisted.internet.reactor")
+    reactor = _installed_reactor()
     loop = asyncio.get_running_loop()
     while reactor is not None and reactor.getWriters() and loop.time() < deadline:
         await asyncio.sleep(FLUSH_POLL)

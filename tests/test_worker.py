@@ -210,11 +210,27 @@ def test_worker_tells_the_board_the_latest_state_of_what_it_sent(
     assert [(row["id"], row["status"]) for row in message["invitations"]] == [(invitation.pk, "sent")]
 
 
+def run_worker_until(channel_layer, condition) -> None:
+    """Run a worker with the real application until condition() holds, then SIGTERM it and
+    wait for it to stop."""
+    from myproject.asgi import application
+
+    async def scenario():
+        worker = InvitationWorker(
+            application=application, channels=["send-invite"], channel_layer=channel_layer
+        )
+        running = asyncio.create_task(worker.handle())
+        while not condition():
+            await asyncio.sleep(0.01)
+        worker.stop(signal.SIGTERM)
+        await asyncio.wait_for(running, timeout=5)
+
+    asyncio.run(scenario())
+
+
 @pytest.mark.django_db(transaction=True)
 def test_stopping_lets_a_sweep_in_flight_finish(channel_layer, settings, monkeypatch):
     """A cancelled sweep left its thread waiting forever for the closed loop: the process hung on exit."""
-    from myproject.asgi import application
-
     settings.INVITATION_SWEEP_INTERVAL = 0.01
     sweeping, swept = threading.Event(), []
 
@@ -226,17 +242,7 @@ def test_stopping_lets_a_sweep_in_flight_finish(channel_layer, settings, monkeyp
 
     monkeypatch.setattr(redrive, "invitations_redrive", slow_redrive)
 
-    async def scenario():
-        worker = InvitationWorker(
-            application=application, channels=["send-invite"], channel_layer=channel_layer
-        )
-        running = asyncio.create_task(worker.handle())
-        while not sweeping.is_set():
-            await asyncio.sleep(0.01)
-        worker.stop(signal.SIGTERM)
-        await asyncio.wait_for(running, timeout=5)
-
-    asyncio.run(scenario())
+    run_worker_until(channel_layer, sweeping.is_set)
 
     assert swept == [channel_layer.get_capacity("send-invite")]
 
@@ -245,8 +251,6 @@ def test_stopping_lets_a_sweep_in_flight_finish(channel_layer, settings, monkeyp
 def test_a_sweep_that_finds_the_database_away_says_so_in_a_line_and_sweeps_again(
     channel_layer, settings, monkeypatch, caplog
 ):
-    from myproject.asgi import application
-
     settings.INVITATION_SWEEP_INTERVAL = 0.01
     rounds = []
 
@@ -256,18 +260,8 @@ def test_a_sweep_that_finds_the_database_away_says_so_in_a_line_and_sweeps_again
 
     monkeypatch.setattr(redrive, "invitations_redrive", database_away)
 
-    async def scenario():
-        worker = InvitationWorker(
-            application=application, channels=["send-invite"], channel_layer=channel_layer
-        )
-        running = asyncio.create_task(worker.handle())
-        while len(rounds) < 2:
-            await asyncio.sleep(0.01)
-        worker.stop(signal.SIGTERM)
-        await asyncio.wait_for(running, timeout=5)
-
     with caplog.at_level(logging.WARNING, logger="invitations.worker"):
-        asyncio.run(scenario())
+        run_worker_until(channel_layer, lambda: len(rounds) >= 2)
 
     away = [r for r in caplog.records if "sweep: database unavailable (connection refused)" in r.getMessage()]
     assert len(away) >= 2

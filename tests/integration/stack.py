@@ -106,7 +106,7 @@ class LoopbackIsSecure(DefaultCookiePolicy):
 
 class StayOnRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):
-        return None  # urllib then raises HTTPError for the 3xx, which post() returns
+        return None  # urllib then raises HTTPError for the 3xx, which _open() returns
 
 
 class Browser:
