@@ -7,11 +7,11 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from enum import StrEnum
 
-from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
 from invitations import failures, health, keys, live, mail, throttle
+from invitations.conf import app_settings
 from invitations.models import Invitation
 
 logger = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ def _record_sent(invitation: Invitation, *, worker: str, message_id: str) -> Del
 def _while_the_database_is_away(write: Callable[[], bool]) -> bool:
     """Try `write` again while the database cannot be reached, for up to half the claim timeout:
     the mail has gone, and a lost stamp would send it again once the claim expires."""
-    deadline, delay = time.monotonic() + settings.INVITATION_CLAIM_TIMEOUT / 2, 0.25
+    deadline, delay = time.monotonic() + app_settings.CLAIM_TIMEOUT / 2, 0.25
     while True:
         try:
             return write()
@@ -166,7 +166,7 @@ def _record_failure(invitation: Invitation, *, worker: str, failure: failures.Se
         wait = timedelta(seconds=failure.retry_after) if failure.retry_after else retry_delay(1)
         fields = {"attempts": invitation.attempts - 1, "next_attempt_at": timezone.now() + wait}
         outcome, fields = DeliveryOutcome.RETRY, {"status": Status.PENDING, "published_at": None, **fields}
-    elif failure.permanent or invitation.attempts >= settings.INVITATION_MAX_ATTEMPTS:
+    elif failure.permanent or invitation.attempts >= app_settings.MAX_ATTEMPTS:
         outcome, fields = DeliveryOutcome.FAILED, {"status": Status.FAILED}
     else:  # pending again: the sweep publishes it once it is due
         retry_at = timezone.now() + retry_delay(invitation.attempts)
@@ -178,5 +178,5 @@ def _record_failure(invitation: Invitation, *, worker: str, failure: failures.Se
 
 def retry_delay(attempt: int) -> timedelta:
     """Exponential backoff with jitter: half the step fixed, half random."""
-    step = min(settings.INVITATION_RETRY_CAP, settings.INVITATION_RETRY_BASE * 2 ** (attempt - 1))
+    step = min(app_settings.RETRY_CAP, app_settings.RETRY_BASE * 2 ** (attempt - 1))
     return timedelta(seconds=step / 2 + random.uniform(0, step / 2))  # noqa: S311

@@ -7,11 +7,12 @@ import time
 from collections.abc import Iterable
 
 import redis
-from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 
+from invitations import conf
+from invitations.conf import app_settings
 from invitations.models import Invitation
 from invitations.redis_url import redis_client
 
@@ -25,7 +26,7 @@ def report() -> dict:
     """Database, Redis, worker heartbeat and queue figures; "healthy" when all three answer."""
     result = {**_queue_figures(), **_redis_figures()}
     age = result["worker_heartbeat_age"]
-    result["worker"] = "ok" if age is not None and age <= settings.INVITATION_HEARTBEAT_STALE else "missing"
+    result["worker"] = "ok" if age is not None and age <= conf.HEARTBEAT_STALE else "missing"
     result["healthy"] = result["database"] == result["redis"] == result["worker"] == "ok"
     return result
 
@@ -46,9 +47,9 @@ def _queue_figures() -> dict:
 
 def _redis_figures() -> dict:
     try:
-        with _client(settings.REDIS_URL).pipeline() as pipe:
-            channel_key = settings.CHANNEL_PREFIX + settings.INVITATION_CHANNEL
-            beat, depth = pipe.get(settings.INVITATION_HEARTBEAT_KEY).zcard(channel_key).execute()
+        with _client(app_settings.REDIS_URL).pipeline() as pipe:
+            channel_key = app_settings.KEY_PREFIX + app_settings.CHANNEL
+            beat, depth = pipe.get(app_settings.HEARTBEAT_KEY).zcard(channel_key).execute()
     except redis.RedisError:
         return {"redis": "unavailable", "worker_heartbeat_age": None, "queue_depth": None}
     age = round(time.time() - float(beat), 1) if beat else None
@@ -69,9 +70,9 @@ def silent_claimants(claimants: Iterable[str]) -> set[str]:
     if not processes:
         return set()
     try:
-        with _client(settings.REDIS_URL).pipeline() as pipe:
+        with _client(app_settings.REDIS_URL).pipeline() as pipe:
             for process in processes:
-                pipe.exists(settings.INVITATION_ALIVE_PREFIX + process)
+                pipe.exists(app_settings.ALIVE_PREFIX + process)
             alive = pipe.execute()
     except redis.RedisError:
         return set()

@@ -11,13 +11,14 @@ from django.core.mail import EmailMultiAlternatives, mailers
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from invitations.conf import app_settings
 from invitations.models import Invitation
 
 logger = logging.getLogger(__name__)
 
 
 def accept_url(key: str) -> str:
-    return settings.SITE_URL + reverse("invitations:accept", kwargs={"key": key})
+    return app_settings.SITE_ROOT + reverse("invitations:accept", kwargs={"key": key})
 
 
 SUBJECT_TEMPLATE = "invitations/email/subject.txt"
@@ -29,9 +30,9 @@ def build_message(invitation: Invitation, *, key: str) -> EmailMultiAlternatives
     """The invitation mail: a text body and an autoescaped HTML alternative."""
     context = {
         "invitation": invitation,
-        "sender_name": _sender_name(invitation),
+        "sender_name": invitation.sender_name,
         "accept_url": accept_url(key),
-        "expiry_days": settings.INVITATION_EXPIRY_DAYS,
+        "expiry_days": app_settings.EXPIRY_DAYS,
     }
     subject = render_to_string(SUBJECT_TEMPLATE, context)
     # Subjects must stay on one line: the template's newlines never reach a header.
@@ -55,12 +56,6 @@ def warm_up() -> None:
 
 def _domain() -> str:
     return settings.DEFAULT_FROM_EMAIL.rpartition("@")[2].strip("> ") or "localhost"
-
-
-def _sender_name(invitation: Invitation) -> str:
-    if invitation.sender is None:
-        return "The team"
-    return invitation.sender.get_full_name() or invitation.sender.get_username()
 
 
 class ReusableMailer:

@@ -10,6 +10,9 @@ from django.db import models, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from invitations import conf
+from invitations.conf import app_settings
+
 
 def new_nonce() -> str:
     return secrets.token_hex(16)
@@ -35,7 +38,7 @@ class InvitationQuerySet(models.QuerySet):
 
     def expired(self, now: datetime | None = None) -> "InvitationQuerySet":
         """Sent invitations whose link has expired unused."""
-        cutoff = (now or timezone.now()) - timedelta(days=settings.INVITATION_EXPIRY_DAYS)
+        cutoff = (now or timezone.now()) - timedelta(days=app_settings.EXPIRY_DAYS)
         return self.filter(status=Invitation.Status.SENT, sent__lte=cutoff)
 
     def due(self, now: datetime) -> "InvitationQuerySet":
@@ -77,12 +80,12 @@ class InvitationQuerySet(models.QuerySet):
 
     def forgotten(self, now: datetime) -> "InvitationQuerySet":
         """Due invitations whose wake-up was never published or has gone unanswered."""
-        cutoff = now - timedelta(seconds=settings.INVITATION_REPUBLISH_AFTER)
+        cutoff = now - timedelta(seconds=app_settings.REPUBLISH_AFTER)
         return self.due(now).filter(models.Q(published_at__isnull=True) | models.Q(published_at__lte=cutoff))
 
     def abandoned(self, now: datetime) -> "InvitationQuerySet":
         """Claims held past the claim timeout: the worker that took them has died."""
-        cutoff = now - timedelta(seconds=settings.INVITATION_CLAIM_TIMEOUT)
+        cutoff = now - timedelta(seconds=app_settings.CLAIM_TIMEOUT)
         return self.filter(status=Invitation.Status.SENDING, claimed_at__lte=cutoff)
 
 
@@ -161,10 +164,15 @@ class Invitation(models.Model):
         return f"{label}, delivered" if self.delivered and self.status == self.Status.SENT else label
 
     @property
+    def sender_name(self) -> str:
+        """How mails and pages name the sender (INVITATIONS["USER_DISPLAY_NAME"])."""
+        return conf.display_name_of(self.sender) if self.sender else "The team"
+
+    @property
     def expires(self) -> datetime | None:
         if self.sent is None:
             return None
-        return self.sent + timedelta(days=settings.INVITATION_EXPIRY_DAYS)
+        return self.sent + timedelta(days=app_settings.EXPIRY_DAYS)
 
     def is_expired(self, now: datetime | None = None) -> bool:
         return self.status == self.Status.SENT and self.expires <= (now or timezone.now())

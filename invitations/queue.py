@@ -9,9 +9,9 @@ from channels.db import database_sync_to_async
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from channels_redis.core import RedisChannelLayer
-from django.conf import settings
 
 from invitations import batches, live
+from invitations.conf import app_settings
 from invitations.models import Invitation
 
 logger = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ def merge_wake_ups(messages: list[dict]) -> list[dict]:
 
 def channel_room() -> int:
     """How many more wake-ups the send-invite channel takes before it is full."""
-    layer, channel = get_channel_layer(), settings.INVITATION_CHANNEL
+    layer, channel = get_channel_layer(), app_settings.CHANNEL
     return max(layer.get_capacity(channel) - async_to_sync(batches.depth)(layer, channel), 0)
 
 
@@ -128,7 +128,7 @@ async def _announce_and_send(payloads: list[dict], ids: list[int], ahead: bool) 
 
 
 async def _send_all(ids: list[int], ahead: bool) -> int:
-    layer, channel = get_channel_layer(), settings.INVITATION_CHANNEL
+    layer, channel = get_channel_layer(), app_settings.CHANNEL
     messages = [{"type": SEND_MESSAGE_TYPE, "id": invitation_id} for invitation_id in ids]
     published = 0
     try:

@@ -3,11 +3,10 @@
 import logging
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from invitations import health, queue
+from invitations import conf, health, queue
 from invitations.models import Invitation
 
 logger = logging.getLogger(__name__)
@@ -30,7 +29,7 @@ def invitations_redrive(*, now: datetime | None = None, limit: int | None = None
     # Claims whose worker process stopped saying it is alive (older than one beat: a process
     # says so as it starts, and again every beat).
     older = Invitation.objects.filter(
-        status=Status.SENDING, claimed_at__lte=now - timedelta(seconds=settings.INVITATION_HEARTBEAT_INTERVAL)
+        status=Status.SENDING, claimed_at__lte=now - timedelta(seconds=conf.HEARTBEAT_INTERVAL)
     )
     silent = health.silent_claimants(set(older.values_list("claimed_by", flat=True)))
     released += _release(older.filter(claimed_by__in=silent), "its worker stopped") if silent else 0

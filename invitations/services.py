@@ -4,7 +4,6 @@ import contextlib
 from datetime import timedelta
 from enum import StrEnum
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -13,6 +12,7 @@ from django.utils import timezone
 from django.utils.encoding import punycode
 
 from invitations import queue
+from invitations.conf import app_settings
 from invitations.models import Invitation, Suppression, new_nonce
 
 Status = Invitation.Status
@@ -47,7 +47,7 @@ def rate_quota(*, sender: AbstractBaseUser | None) -> int | None:
         return None
     since = timezone.now() - timedelta(hours=1)
     used = Invitation.objects.filter(sender=sender, created__gte=since).count()
-    return max(settings.INVITATION_RATE_LIMIT - used, 0)
+    return max(app_settings.RATE_LIMIT - used, 0)
 
 
 def invitations_screen(*, emails: list[str], sender: AbstractBaseUser | None) -> list[tuple[str, BulkResult]]:

@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable
 
 import redis
-from django.conf import settings
 
+from invitations.conf import app_settings
 from invitations.redis_url import redis_client
 
 logger = logging.getLogger(__name__)
@@ -102,4 +102,4 @@ def _gate(rate: str | None, redis_url: str, prefix: str) -> SendGate:
 
 def send_gate() -> SendGate:
     """This process's gate (thread-safe: redis-py pools its connections)."""
-    return _gate(settings.INVITATION_SEND_RATE, settings.REDIS_URL, settings.CHANNEL_PREFIX)
+    return _gate(app_settings.SEND_RATE, app_settings.REDIS_URL, app_settings.KEY_PREFIX)

@@ -13,6 +13,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from invitations import acceptance, health, services
+from invitations.conf import app_settings
 from invitations.forms import AcceptForm, BulkInvitationForm, InvitationForm
 from invitations.models import Invitation
 
@@ -25,6 +26,7 @@ def _board(request: HttpRequest, status: int = 200, **context) -> HttpResponse:
         "form": InvitationForm(),
         "bulk_form": BulkInvitationForm(),
         "invitations": Invitation.objects.select_related("sender")[:RECENT],
+        "live_path": "/" + app_settings.WEBSOCKET_PATH.lstrip("/"),
         **context,
     }
     return render(request, "invitations/list.html", context, status=status)
@@ -136,7 +138,7 @@ def server_error(request: HttpRequest) -> HttpResponse:
     """handler500: Django's page, except that a database that cannot be reached is a 503 that
     says to try again. Renders without the request: its session and user need the database."""
     if isinstance(sys.exc_info()[1], health.DATABASE_AWAY):
-        response = HttpResponse(render_to_string("503.html"), status=503)
+        response = HttpResponse(render_to_string("invitations/503.html"), status=503)
         response["Retry-After"] = "30"
         return response
     return defaults.server_error(request)

@@ -18,9 +18,9 @@ from functools import partial
 from asgiref.compatibility import guarantee_single_callable
 from channels.db import database_sync_to_async
 from channels.worker import Worker
-from django.conf import settings
 
-from invitations import batches, health, live, queue, redrive, throttle
+from invitations import batches, conf, health, live, queue, redrive, throttle
+from invitations.conf import app_settings
 from invitations.redis_url import async_redis
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class InvitationWorker(Worker):
         self.gate = throttle.send_gate()
         # Most wake-ups one consumer takes at once. Under a send rate it sends one at a time
         # anyway, and a wake-up it holds would keep the priority lane's waiting behind it.
-        self.batch = 1 if self.gate.limited else batch or settings.INVITATION_WORKER_BATCH
+        self.batch = 1 if self.gate.limited else batch or app_settings.WORKER_BATCH
 
     async def handle(self) -> None:
         self.stopping = asyncio.Event()
@@ -152,7 +152,7 @@ class InvitationWorker(Worker):
         published = 0
         while True:
             # Found work last time? A backlog may be feeding through: look again soon.
-            await self.pause(0.5 if published else settings.INVITATION_SWEEP_INTERVAL)
+            await self.pause(0.5 if published else app_settings.SWEEP_INTERVAL)
             if self.stopping.is_set():  # pause() returns at once when told to stop
                 return
             try:
@@ -175,14 +175,14 @@ class InvitationWorker(Worker):
             await self.announcements.flush()
 
     async def beat_forever(self) -> None:
-        async with async_redis(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5) as client:
+        async with async_redis(app_settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5) as client:
             while not self.stopping.is_set():
                 try:
-                    alive = settings.INVITATION_ALIVE_PREFIX + health.worker_process()
+                    alive = app_settings.ALIVE_PREFIX + health.worker_process()
                     async with client.pipeline(transaction=False) as pipe:
-                        pipe.set(settings.INVITATION_HEARTBEAT_KEY, time.time(), ex=300)
-                        pipe.set(alive, 1, ex=int(settings.INVITATION_ALIVE_FOR))
+                        pipe.set(app_settings.HEARTBEAT_KEY, time.time(), ex=300)
+                        pipe.set(alive, 1, ex=int(conf.ALIVE_FOR))
                         await pipe.execute()
                 except Exception as exc:
                     logger.debug("heartbeat not written: %s", exc)
-                await self.pause(settings.INVITATION_HEARTBEAT_INTERVAL)
+                await self.pause(conf.HEARTBEAT_INTERVAL)

@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP for the web process, the send-invite channel for the worker."""
+"""ASGI entry point: HTTP and the board's WebSocket for the web process, the send-invite
+channel for the worker."""
 
 import os
 
@@ -16,24 +17,17 @@ require_collected_static_files()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
-from django.conf import settings  # noqa: E402
-from django.urls import path  # noqa: E402
 
-from invitations import queue  # noqa: E402
-from invitations.consumers import InvitationSendConsumer, InvitationStatusConsumer  # noqa: E402
-from myproject.shutdown import finish_requests_on_shutdown  # noqa: E402
+from invitations import routing  # noqa: E402
 
-# queue.serving: a request's wake-up goes out from this loop without the request waiting for it.
-application = queue.serving(
+application = routing.serving(
     ProtocolTypeRouter(
         {
-            "http": finish_requests_on_shutdown(
-                django_asgi_app, timeout=settings.WEB_SHUTDOWN_TIMEOUT, then=queue.publishing_finished
-            ),
+            "http": django_asgi_app,
             "websocket": AllowedHostsOriginValidator(
-                AuthMiddlewareStack(URLRouter([path("ws/invites/", InvitationStatusConsumer.as_asgi())]))
+                AuthMiddlewareStack(URLRouter(routing.websocket_urlpatterns))
             ),
-            "channel": ChannelNameRouter({settings.INVITATION_CHANNEL: InvitationSendConsumer.as_asgi()}),
+            "channel": ChannelNameRouter(routing.channel_routes),
         }
     )
 )

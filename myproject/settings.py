@@ -103,7 +103,6 @@ LOGIN_REDIRECT_URL = "invitations:list"
 TIME_ZONE = "UTC"  # language, i18n and USE_TZ keep Django's defaults
 
 STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -115,14 +114,13 @@ if DEBUG:
 # Channel layer. redis-py 8's default socket timeout equals channels-redis' 5 s blocking
 # wait, which ends an idle worker (channels_redis#422): give the socket more room than that.
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
-CHANNEL_PREFIX = env.str("CHANNEL_PREFIX", default="asgi")
 INVITATION_CHANNEL = "send-invite"
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
             "hosts": [channel_layer_host(REDIS_URL, socket_timeout=15, socket_connect_timeout=2)],
-            "prefix": CHANNEL_PREFIX,
+            "prefix": env.str("CHANNEL_PREFIX", default="asgi"),
             "expiry": env.int("CHANNEL_EXPIRY", default=60),
             # The database re-drives what the channel drops; more room, fewer re-drives.
             "channel_capacity": {INVITATION_CHANNEL: 1000},
@@ -131,48 +129,43 @@ CHANNEL_LAYERS = {
 }
 
 # Django 6.1 mailers from EMAIL_URL; EMAIL_TIMEOUT is deprecated as a setting under MAILERS.
-INVITATION_SMTP_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
 MAILERS = mailers_from_url(
     env.str("EMAIL_URL", default="consolemail://"),
-    timeout=INVITATION_SMTP_TIMEOUT,
+    timeout=env.float("EMAIL_TIMEOUT", default=10.0),
     api_url=env.str("ANYMAIL_API_URL", default=None),
 )
 # Tracking webhooks (/anymail/<esp>/tracking/) must present this "user:password"; unset, none served.
 ANYMAIL = {"WEBHOOK_SECRET": env.str("ANYMAIL_WEBHOOK_SECRET", default=None)}
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="invitations@localhost")
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
-# Messages one worker process sends at once, each over its own SMTP connection: six keep a
-# provider that takes ~200 ms per mail at ~30 mails/s (bench scenario 2).
-INVITATION_WORKER_CONCURRENCY = env.int("INVITATION_WORKER_CONCURRENCY", default=6)
-# Most wake-ups one consumer takes and claims at once; it sends and stamps them one by one.
-INVITATION_WORKER_BATCH = env.int("INVITATION_WORKER_BATCH", default=20)
-INVITATION_MAX_ATTEMPTS = env.int("INVITATION_MAX_ATTEMPTS", default=5)
-INVITATION_RETRY_BASE = env.float("INVITATION_RETRY_BASE", default=5.0)
-INVITATION_RETRY_CAP = env.float("INVITATION_RETRY_CAP", default=600.0)
-# A claim older than this belongs to a worker that died; the row is sent again.
-INVITATION_CLAIM_TIMEOUT = env.float("INVITATION_CLAIM_TIMEOUT", default=INVITATION_SMTP_TIMEOUT * 6)
-# How often a worker sweeps for what the channel forgot; when an unanswered wake-up is re-sent.
-INVITATION_SWEEP_INTERVAL = env.float("INVITATION_SWEEP_INTERVAL", default=2.0)
-INVITATION_REPUBLISH_AFTER = env.float("INVITATION_REPUBLISH_AFTER", default=45.0)
-INVITATION_EXPIRY_DAYS = env.int("INVITATION_EXPIRY_DAYS", default=7)
-# Invitations one sender may create per hour.
-INVITATION_RATE_LIMIT = env.int("INVITATION_RATE_LIMIT", default=100)
-# Mails per second, minute or hour for the whole fleet of workers ("14/s", "3000/h"); unset,
-# no limit (invitations/throttle.py).
-INVITATION_SEND_RATE = env.str("INVITATION_SEND_RATE", default="") or None
-# Workers write a heartbeat to Redis; /healthz calls a worker missing when it is older.
-INVITATION_HEARTBEAT_KEY = CHANNEL_PREFIX + ":invitations:heartbeat"
-INVITATION_HEARTBEAT_INTERVAL = 3.0
-INVITATION_HEARTBEAT_STALE = 30.0
-# Each worker process also says it is alive under a key of its own that lives three beats: the
-# claims of one whose key is gone are released at once, not after INVITATION_CLAIM_TIMEOUT.
-INVITATION_ALIVE_PREFIX = CHANNEL_PREFIX + ":invitations:alive:"
-INVITATION_ALIVE_FOR = 3 * INVITATION_HEARTBEAT_INTERVAL
-
-# After SIGTERM, how long the web answers requests in flight (myproject/shutdown.py): under 30 s,
-# when platforms commonly follow up with SIGKILL.
-WEB_SHUTDOWN_TIMEOUT = env.float("WEB_SHUTDOWN_TIMEOUT", default=25.0)
+# The app's settings (invitations/conf.py has every key and its default): each INVITATION_*
+# environment variable fills the key of its name without the prefix, when it is set.
+INVITATION_SETTINGS = {
+    "WORKER_CONCURRENCY": env.int,
+    "WORKER_BATCH": env.int,
+    "MAX_ATTEMPTS": env.int,
+    "RETRY_BASE": env.float,
+    "RETRY_CAP": env.float,
+    "CLAIM_TIMEOUT": env.float,
+    "SWEEP_INTERVAL": env.float,
+    "REPUBLISH_AFTER": env.float,
+    "EXPIRY_DAYS": env.int,
+    "RATE_LIMIT": env.int,
+    "SEND_RATE": env.str,
+}
+INVITATIONS = {
+    "SITE_URL": env.str("SITE_URL", default="http://127.0.0.1:8000"),
+    "REDIS_URL": REDIS_URL,
+    "CHANNEL": INVITATION_CHANNEL,
+    "WORKER_CONN_MAX_AGE": env.int("WORKER_CONN_MAX_AGE", default=600),
+    "SHUTDOWN_TIMEOUT": env.float("WEB_SHUTDOWN_TIMEOUT", default=25.0),
+    "USER_DISPLAY_NAME": "myproject.people.display_name",
+    **{
+        key: read(f"INVITATION_{key}")
+        for key, read in INVITATION_SETTINGS.items()
+        if env(f"INVITATION_{key}", default="")
+    },
+}
 
 LOGGING = {
     "version": 1,

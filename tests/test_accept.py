@@ -86,7 +86,7 @@ def test_revoked_link_says_so(client, sent_invitation, django_user_model):
 
 
 def test_expired_link_says_so(client, sent_invitation, django_user_model, settings):
-    settings.INVITATION_EXPIRY_DAYS = 7
+    settings.INVITATIONS = {**settings.INVITATIONS, "EXPIRY_DAYS": 7}
     invitation, key = sent_invitation
     Invitation.objects.filter(pk=invitation.pk).update(sent=timezone.now() - timedelta(days=8))
 

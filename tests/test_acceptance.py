@@ -58,7 +58,7 @@ def test_closed_invitation_says_why_it_cannot_be_accepted(status, reason):
 
 
 def test_old_invitation_has_expired(sent_invitation, settings):
-    settings.INVITATION_EXPIRY_DAYS = 7
+    settings.INVITATIONS = {**settings.INVITATIONS, "EXPIRY_DAYS": 7}
     invitation, _ = sent_invitation
     invitation.sent = timezone.now() - timedelta(days=8)
 

@@ -51,7 +51,7 @@ def test_changelist_shows_status_and_last_error(admin_client, rows):
     ],
 )
 def test_changelist_filters_by_status(admin_client, rows, settings, status, emails):
-    settings.INVITATION_EXPIRY_DAYS = 7
+    settings.INVITATIONS = {**settings.INVITATIONS, "EXPIRY_DAYS": 7}
 
     assert listed(admin_client.get(CHANGELIST, {"status": status})) == emails
 
@@ -155,7 +155,7 @@ def test_saving_an_existing_invitation_changes_nothing(admin_client, rows):
 def test_admin_add_form_keeps_to_the_senders_hourly_limit(client, staff, settings):
     """The limit of /invites/new/ holds in the admin too: there the sender is known while the
     form validates."""
-    settings.INVITATION_RATE_LIMIT = 1
+    settings.INVITATIONS = {**settings.INVITATIONS, "RATE_LIMIT": 1}
     staff.user_permissions.add(Permission.objects.get(codename="view_invitation"))
     client.force_login(staff)
     assert client.post("/invites/new/", {"email": "first@example.com"}).status_code == 302

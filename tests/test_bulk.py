@@ -40,7 +40,7 @@ def test_bulk_reports_a_result_per_address(staff, channel_layer, django_capture_
 
 
 def test_bulk_stops_queueing_at_the_senders_hourly_limit(staff, settings):
-    settings.INVITATION_RATE_LIMIT = 3
+    settings.INVITATIONS = {**settings.INVITATIONS, "RATE_LIMIT": 3}
     Invitation.objects.create(email="earlier@example.com", sender=staff)
 
     results = services.invitations_create_many(emails=[f"p{n}@example.com" for n in range(4)], sender=staff)
@@ -50,7 +50,7 @@ def test_bulk_stops_queueing_at_the_senders_hourly_limit(staff, settings):
 
 
 def test_single_form_refuses_a_sender_over_the_limit(staff, settings):
-    settings.INVITATION_RATE_LIMIT = 1
+    settings.INVITATIONS = {**settings.INVITATIONS, "RATE_LIMIT": 1}
     Invitation.objects.create(email="earlier@example.com", sender=staff)
 
     form = InvitationForm({"email": "ada@example.com"}, sender=staff)

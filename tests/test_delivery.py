@@ -35,7 +35,7 @@ def row(invitation: Invitation) -> Invitation:
 
 
 def test_delivery_sends_one_mail_with_an_absolute_accept_link(deliver, mailoutbox, staff, settings):
-    settings.SITE_URL = "https://invites.example.com"
+    settings.INVITATIONS = {**settings.INVITATIONS, "SITE_URL": "https://invites.example.com"}
     invitation = Invitation.objects.create(email="ada@example.com", sender=staff)
 
     assert deliver(invitation) == DeliveryOutcome.SENT
@@ -115,7 +115,7 @@ def test_temporary_refusal_is_retried_later(deliver):
 
 
 def test_transient_failures_give_up_after_the_last_attempt(deliver, settings):
-    settings.INVITATION_MAX_ATTEMPTS = 3
+    settings.INVITATIONS = {**settings.INVITATIONS, "MAX_ATTEMPTS": 3}
     invitation = Invitation.objects.create(email="ada@example.com")
     mailer = FailingMailer(smtplib.SMTPServerDisconnected("Connection unexpectedly closed"))
 
@@ -152,8 +152,8 @@ def test_failed_attempt_can_succeed_later(deliver, mailoutbox):
 
 
 def test_retry_delay_doubles_and_is_capped(settings, monkeypatch):
-    settings.INVITATION_RETRY_BASE = 5
-    settings.INVITATION_RETRY_CAP = 60
+    settings.INVITATIONS = {**settings.INVITATIONS, "RETRY_BASE": 5}
+    settings.INVITATIONS = {**settings.INVITATIONS, "RETRY_CAP": 60}
     monkeypatch.setattr(delivery.random, "uniform", lambda low, high: high)
 
     delays = [delivery.retry_delay(attempt).total_seconds() for attempt in range(1, 7)]
@@ -162,8 +162,8 @@ def test_retry_delay_doubles_and_is_capped(settings, monkeypatch):
 
 
 def test_retry_delay_has_jitter_of_at_most_half_a_step(settings):
-    settings.INVITATION_RETRY_BASE = 8
-    settings.INVITATION_RETRY_CAP = 600
+    settings.INVITATIONS = {**settings.INVITATIONS, "RETRY_BASE": 8}
+    settings.INVITATIONS = {**settings.INVITATIONS, "RETRY_CAP": 600}
 
     delays = {delivery.retry_delay(3).total_seconds() for _ in range(50)}
 

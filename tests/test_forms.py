@@ -38,7 +38,7 @@ def test_the_screen_of_an_address_takes_three_queries(staff, django_assert_num_q
 
 
 def test_a_sender_at_the_limit_is_refused_whatever_the_address(staff, settings):
-    settings.INVITATION_RATE_LIMIT = 1
+    settings.INVITATIONS = {**settings.INVITATIONS, "RATE_LIMIT": 1}
     Invitation.objects.create(email="ada@example.com", sender=staff)
 
     for address in ("grace@example.com", "not-an-address"):

@@ -10,6 +10,7 @@ from channels.layers import get_channel_layer
 from django.db import OperationalError
 from django.utils import timezone
 
+from invitations.conf import app_settings
 from invitations.models import Invitation, InvitationQuerySet
 from myproject import settings as project_settings
 from tests.redis_server import require_redis
@@ -32,9 +33,9 @@ KEYS = {
 def redis_client(settings):
     """The project's Redis channel layer instead of the in-memory one; cleaned up afterwards."""
     settings.CHANNEL_LAYERS = copy.deepcopy(project_settings.CHANNEL_LAYERS)
-    client = require_redis(settings.REDIS_URL)
+    client = require_redis(app_settings.REDIS_URL)
     yield client
-    keys = list(client.scan_iter(match=f"{settings.CHANNEL_PREFIX}*"))
+    keys = list(client.scan_iter(match=f"{app_settings.KEY_PREFIX}*"))
     if keys:
         client.delete(*keys)
     client.close()
@@ -45,7 +46,7 @@ def heartbeat(redis_client, settings):
     """Write the worker's heartbeat as it would, `age` seconds ago."""
 
     def beat(age: float = 0) -> None:
-        redis_client.set(settings.INVITATION_HEARTBEAT_KEY, time.time() - age)
+        redis_client.set(app_settings.HEARTBEAT_KEY, time.time() - age)
 
     return beat
 
@@ -97,7 +98,6 @@ def test_missing_worker_heartbeat_is_unhealthy(client, redis_client):
 
 
 def test_stale_worker_heartbeat_is_unhealthy(client, heartbeat, settings):
-    settings.INVITATION_HEARTBEAT_STALE = 30
     heartbeat(age=60)
 
     response = client.get("/healthz")
@@ -108,7 +108,10 @@ def test_stale_worker_heartbeat_is_unhealthy(client, heartbeat, settings):
 
 
 def test_redis_down_is_unhealthy(client, redis_client, settings):
-    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    settings.INVITATIONS = {
+        **settings.INVITATIONS,
+        "REDIS_URL": "redis://127.0.0.1:1/0",
+    }  # nothing listens on port 1
 
     response = client.get("/healthz")
 

@@ -168,7 +168,7 @@ def html_body(message) -> str:
 
 
 def test_message_links_to_the_accept_page_in_both_bodies(settings):
-    settings.SITE_URL = "https://invites.example.com"
+    settings.INVITATIONS = {**settings.INVITATIONS, "SITE_URL": "https://invites.example.com"}
     settings.DEFAULT_FROM_EMAIL = "team@example.com"
 
     message = mail.build_message(invitation_from("Grace", "Hopper"), key="k3y")

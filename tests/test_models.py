@@ -151,7 +151,7 @@ def test_release_hands_back_only_the_workers_own_unused_claims():
 
 @pytest.mark.django_db
 def test_forgotten_is_due_invitations_never_published_or_published_long_ago(settings):
-    settings.INVITATION_REPUBLISH_AFTER = 45
+    settings.INVITATIONS = {**settings.INVITATIONS, "REPUBLISH_AFTER": 45}
     due = {"next_attempt_at": NOW - timedelta(minutes=5)}
     invite("never@example.com", published_at=None, **due)
     invite("stale@example.com", published_at=NOW - timedelta(seconds=45), **due)
@@ -164,7 +164,7 @@ def test_forgotten_is_due_invitations_never_published_or_published_long_ago(sett
 
 @pytest.mark.django_db
 def test_abandoned_is_claims_older_than_the_claim_timeout(settings):
-    settings.INVITATION_CLAIM_TIMEOUT = 60
+    settings.INVITATIONS = {**settings.INVITATIONS, "CLAIM_TIMEOUT": 60}
     sending = {"status": Status.SENDING}
     invite("dead@example.com", claimed_at=NOW - timedelta(seconds=60), **sending)
     invite("busy@example.com", claimed_at=NOW - timedelta(seconds=59), **sending)
@@ -175,7 +175,7 @@ def test_abandoned_is_claims_older_than_the_claim_timeout(settings):
 
 @pytest.mark.django_db
 def test_expired_is_sent_invitations_older_than_the_expiry(settings):
-    settings.INVITATION_EXPIRY_DAYS = 7
+    settings.INVITATIONS = {**settings.INVITATIONS, "EXPIRY_DAYS": 7}
     invite("old@example.com", status=Status.SENT, sent=NOW - timedelta(days=7))
     invite("recent@example.com", status=Status.SENT, sent=NOW - timedelta(days=6, hours=23))
     invite("accepted@example.com", status=Status.ACCEPTED, sent=NOW - timedelta(days=30))
@@ -185,7 +185,7 @@ def test_expired_is_sent_invitations_older_than_the_expiry(settings):
 
 @pytest.mark.django_db
 def test_expired_defaults_to_the_current_time(settings):
-    settings.INVITATION_EXPIRY_DAYS = 7
+    settings.INVITATIONS = {**settings.INVITATIONS, "EXPIRY_DAYS": 7}
     invite("old@example.com", status=Status.SENT, sent=datetime(2020, 1, 1, tzinfo=UTC))
     invite("recent@example.com", status=Status.SENT, sent=datetime.now(UTC))
 
@@ -193,7 +193,7 @@ def test_expired_defaults_to_the_current_time(settings):
 
 
 def test_is_expired_once_the_expiry_has_passed(settings):
-    settings.INVITATION_EXPIRY_DAYS = 7
+    settings.INVITATIONS = {**settings.INVITATIONS, "EXPIRY_DAYS": 7}
     invitation = Invitation(email="ada@example.com", status=Status.SENT, sent=NOW)
 
     assert invitation.expires == NOW + timedelta(days=7)

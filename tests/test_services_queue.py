@@ -24,7 +24,7 @@ def ids(messages: list[dict]) -> set[int]:
 
 
 def test_redrive_publishes_forgotten_invitations_but_not_fresh_ones(published, settings):
-    settings.INVITATION_REPUBLISH_AFTER = 45
+    settings.INVITATIONS = {**settings.INVITATIONS, "REPUBLISH_AFTER": 45}
     now = timezone.now()
     never = Invitation.objects.create(email="never@example.com", published_at=None, next_attempt_at=now)
     lost = Invitation.objects.create(email="lost@example.com", published_at=now - timedelta(minutes=5))
@@ -64,7 +64,7 @@ def test_redrive_with_nothing_forgotten_publishes_nothing(published):
 
 
 def test_redrive_releases_claims_of_dead_workers_and_publishes_them(published, settings, monkeypatch):
-    settings.INVITATION_CLAIM_TIMEOUT = 60
+    settings.INVITATIONS = {**settings.INVITATIONS, "CLAIM_TIMEOUT": 60}
     monkeypatch.setattr(health, "silent_claimants", lambda claimants: set())  # Redis cannot tell
     now = timezone.now()
     an_hour_ago = now - timedelta(hours=1)
@@ -110,7 +110,7 @@ def test_redrive_releases_at_once_the_claims_of_a_worker_whose_heartbeat_is_gone
 
 
 def test_released_claim_is_delivered_again(published, deliver, mailoutbox, settings):
-    settings.INVITATION_CLAIM_TIMEOUT = 60
+    settings.INVITATIONS = {**settings.INVITATIONS, "CLAIM_TIMEOUT": 60}
     stale = timezone.now() - timedelta(minutes=2)
     invitation = Invitation.objects.create(
         email="ada@example.com", status=Status.SENDING, claimed_at=stale, next_attempt_at=stale

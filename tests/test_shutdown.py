@@ -1,10 +1,10 @@
-"""The web process's drain (myproject/shutdown.py), with daphne's cancel played by hand;
+"""The web process's drain (invitations/shutdown.py), with daphne's cancel played by hand;
 tests/integration/test_faults_deploy.py sends a real daphne a real SIGTERM."""
 
 import asyncio
 import logging
 
-from myproject.shutdown import finish_requests_on_shutdown
+from invitations.shutdown import finish_requests_on_shutdown
 
 
 def held_application(released: asyncio.Event, answered: list):
@@ -50,7 +50,7 @@ def test_the_drain_gives_up_after_its_timeout_and_says_so(caplog):
         await start(app, {"type": "http", "path": "/stuck/"})
         await asyncio.wait_for(app.drain(), timeout=1)
 
-    with caplog.at_level(logging.WARNING, logger="myproject.shutdown"):
+    with caplog.at_level(logging.WARNING, logger="invitations.shutdown"):
         asyncio.run(scenario())
     assert "1 request(s) unfinished after 0.1 s" in caplog.text
 
@@ -96,7 +96,7 @@ def test_a_request_that_fails_after_the_server_cancelled_it_is_logged(caplog):
         instance.cancel()
         await asyncio.wait_for(app.drain(), timeout=1)
 
-    with caplog.at_level(logging.ERROR, logger="myproject.shutdown"):
+    with caplog.at_level(logging.ERROR, logger="invitations.shutdown"):
         asyncio.run(scenario())
     assert "request failed while the web process was stopping" in caplog.text
     assert "the view broke" in caplog.text

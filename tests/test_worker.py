@@ -12,6 +12,7 @@ from django.core.management import CommandError, call_command
 from django.db import OperationalError, connections
 
 from invitations import live, queue, redrive
+from invitations.conf import app_settings
 from invitations.models import Invitation
 from invitations.worker import InvitationWorker, WorkerStopping
 
@@ -160,7 +161,7 @@ def test_runworker_keeps_connections_open_unless_a_pool_does(started, settings):
     call_command("runworker", "send-invite")
 
     pooled = bool(connections.settings["default"].get("OPTIONS", {}).get("pool"))
-    expected = 0 if pooled else settings.WORKER_CONN_MAX_AGE
+    expected = 0 if pooled else app_settings.WORKER_CONN_MAX_AGE
     assert connections.settings["default"]["CONN_MAX_AGE"] == expected
 
 
@@ -231,7 +232,7 @@ def run_worker_until(channel_layer, condition) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_stopping_lets_a_sweep_in_flight_finish(channel_layer, settings, monkeypatch):
     """A cancelled sweep left its thread waiting forever for the closed loop: the process hung on exit."""
-    settings.INVITATION_SWEEP_INTERVAL = 0.01
+    settings.INVITATIONS = {**settings.INVITATIONS, "SWEEP_INTERVAL": 0.01}
     sweeping, swept = threading.Event(), []
 
     def slow_redrive():
@@ -251,7 +252,7 @@ def test_stopping_lets_a_sweep_in_flight_finish(channel_layer, settings, monkeyp
 def test_a_sweep_that_finds_the_database_away_says_so_in_a_line_and_sweeps_again(
     channel_layer, settings, monkeypatch, caplog
 ):
-    settings.INVITATION_SWEEP_INTERVAL = 0.01
+    settings.INVITATIONS = {**settings.INVITATIONS, "SWEEP_INTERVAL": 0.01}
     rounds = []
 
     def database_away():

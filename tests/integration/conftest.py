@@ -122,7 +122,7 @@ def private_redis(fault_stack, use_layer, tmp_path, settings):
     server.start()
     fault_stack.env["REDIS_URL"] = server.url
     use_layer(hosts=[{"address": server.url, "socket_timeout": 15, "socket_connect_timeout": 2}])
-    settings.REDIS_URL = server.url
+    settings.INVITATIONS = {**settings.INVITATIONS, "REDIS_URL": server.url}
     yield server
     fault_stack.stop()  # the children first, so none of them logs a Redis outage at exit
     server.stop()

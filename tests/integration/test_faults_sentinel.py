@@ -22,7 +22,7 @@ def sentinel_redis(fault_stack, use_layer, tmp_path, settings):
     # leaves each loop's connections to the sentinels open (redis-py#3201): it publishes to the
     # primary directly. The web and workers, with one loop each, go through the sentinels.
     use_layer(hosts=[{"address": group.primary_url, "socket_timeout": 15}])
-    settings.REDIS_URL = group.url
+    settings.INVITATIONS = {**settings.INVITATIONS, "REDIS_URL": group.url}
     yield group
     fault_stack.stop()
     group.stop()

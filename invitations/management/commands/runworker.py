@@ -1,10 +1,10 @@
 from functools import partial
 
 from channels.management.commands import runworker
-from django.conf import settings
 from django.db import connections
 
 from invitations import throttle
+from invitations.conf import app_settings
 from invitations.worker import InvitationWorker
 
 
@@ -16,7 +16,7 @@ class Command(runworker.Command):
         parser.add_argument(
             "--concurrency",
             type=int,
-            default=settings.INVITATION_WORKER_CONCURRENCY,
+            default=app_settings.WORKER_CONCURRENCY,
             help="Messages sent at once, each over its own SMTP connection (INVITATION_WORKER_CONCURRENCY).",
         )
 
@@ -32,7 +32,7 @@ class Command(runworker.Command):
         for database in connections.settings.values():
             pool = database.get("OPTIONS", {}).get("pool")
             if not pool:
-                database["CONN_MAX_AGE"] = settings.WORKER_CONN_MAX_AGE
+                database["CONN_MAX_AGE"] = app_settings.WORKER_CONN_MAX_AGE
             elif isinstance(pool, dict):
                 pool["max_size"] = max(pool.get("max_size", 0), concurrency + 1)
         self.worker_class = partial(InvitationWorker, concurrency=concurrency)

@@ -5,7 +5,7 @@ would get an empty reply although its invitation may commit. This middleware run
 request in a task of its own that the cancel does not reach, and adds a "before shutdown"
 trigger to daphne's Twisted reactor: Twisted drops the connections only once every such
 trigger is done. So the requests in flight, and those that arrive while it waits for them,
-get their responses, for up to `WEB_SHUTDOWN_TIMEOUT` seconds. WebSockets are left to
+get their responses, for up to INVITATIONS["SHUTDOWN_TIMEOUT"] seconds. WebSockets are left to
 daphne: the live board reconnects to the next web process.
 """
 
@@ -13,13 +13,16 @@ import asyncio
 import logging
 import sys
 
+from invitations.conf import app_settings
+
 logger = logging.getLogger(__name__)
 FLUSH_POLL = 0.01  # seconds between looks at Twisted's unwritten responses
 
 
-def finish_requests_on_shutdown(application, *, timeout: float, then=None):
+def finish_requests_on_shutdown(application, *, timeout: float | None = None, then=None):
     """Wrap an ASGI application. `then(seconds)`, a coroutine function, runs once the requests
-    are done (given at least a second): the wake-ups they publish go out before the loop stops."""
+    are done (given at least a second): the wake-ups they publish go out before the loop stops.
+    `timeout`: seconds in all; INVITATIONS["SHUTDOWN_TIMEOUT"] when None."""
     in_flight: set[asyncio.Future] = set()
     trigger_added = False
 
@@ -40,7 +43,8 @@ def finish_requests_on_shutdown(application, *, timeout: float, then=None):
 
     async def drain() -> None:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        allowed = app_settings.SHUTDOWN_TIMEOUT if timeout is None else timeout
+        deadline = loop.time() + allowed
         while True:
             while in_flight and loop.time() < deadline:
                 await asyncio.wait(set(in_flight), timeout=deadline - loop.time())
@@ -49,7 +53,7 @@ def finish_requests_on_shutdown(application, *, timeout: float, then=None):
             if not in_flight or loop.time() >= deadline:  # else one came meanwhile: wait for it too
                 break
         if in_flight:
-            logger.warning("shutting down with %d request(s) unfinished after %s s", len(in_flight), timeout)
+            logger.warning("shutting down with %d request(s) unfinished after %s s", len(in_flight), allowed)
         await _responses_written(deadline)
 
     finishing.drain = drain  # for tests

@@ -1,0 +1,151 @@
+"""The app's settings: one `INVITATIONS` dict in the host's settings, a default for every key.
+
+Read lazily and again after `setting_changed` (as django-debug-toolbar reads
+`DEBUG_TOOLBAR_CONFIG`), never at import time, so `override_settings` works. Mistakes in the
+dict are `manage.py check` errors (invitations/checks.py), not surprises at run time.
+
+    from invitations.conf import app_settings
+    app_settings.EXPIRY_DAYS
+"""
+
+import functools
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.utils.module_loading import import_string
+
+# key -> default. None means "derived" (see AppSettings.derived) or "unset".
+DEFAULTS: dict[str, object] = {
+    # Absolute base URL of the links in mails; the accept path follows where the host mounted
+    # invitations.urls.
+    "SITE_URL": "http://127.0.0.1:8000",
+    # Redis of the heartbeat, health and send rate: default, the channel layer's first host.
+    "REDIS_URL": None,
+    "CHANNEL": "send-invite",
+    # Where the staff board's WebSocket connects (invitations.routing.websocket_urlpatterns).
+    "WEBSOCKET_PATH": "ws/invites/",
+    # Messages one worker process sends at once, each over its own mail connection: six keep a
+    # provider that takes ~200 ms per mail at ~30 mails/s (bench scenario 2).
+    "WORKER_CONCURRENCY": 6,
+    # Most wake-ups one consumer takes and claims at once; it sends and stamps them one by one.
+    "WORKER_BATCH": 20,
+    # CONN_MAX_AGE of a worker's database connections when no pool is configured.
+    "WORKER_CONN_MAX_AGE": 600,
+    "MAX_ATTEMPTS": 5,
+    "RETRY_BASE": 5.0,
+    "RETRY_CAP": 600.0,
+    # A claim older than this belongs to a worker that died; default 6 × the mail timeout.
+    "CLAIM_TIMEOUT": None,
+    "SWEEP_INTERVAL": 2.0,
+    "REPUBLISH_AFTER": 45.0,
+    "EXPIRY_DAYS": 7,
+    # Invitations one sender may create per hour.
+    "RATE_LIMIT": 100,
+    # Mails per second, minute or hour for the whole fleet ("14/s", "3000/h"); None: no limit.
+    "SEND_RATE": None,
+    # After SIGTERM, how long the web process answers the requests in flight (seconds): under
+    # the 30 s after which platforms commonly send SIGKILL.
+    "SHUTDOWN_TIMEOUT": 25.0,
+    # How mails and pages name a person: a dotted path to a callable(user) -> str.
+    "USER_DISPLAY_NAME": "invitations.conf.display_name",
+}
+# Seconds allowed for one attempt of the mail backend when the host's mailer names none.
+DEFAULT_MAIL_TIMEOUT = 10.0
+# Workers write a heartbeat every HEARTBEAT_INTERVAL; /healthz calls a worker missing when it
+# is older than HEARTBEAT_STALE. Each worker process also says it is alive under a key of its
+# own that lives three beats: the claims of one whose key is gone are released at once.
+HEARTBEAT_INTERVAL = 3.0
+HEARTBEAT_STALE = 30.0
+ALIVE_FOR = 3 * HEARTBEAT_INTERVAL
+
+
+def display_name(user) -> str:
+    """The default USER_DISPLAY_NAME: what every user model has."""
+    return user.get_username()
+
+
+def display_name_of(user) -> str:
+    """How mails and pages name `user`: INVITATIONS["USER_DISPLAY_NAME"]."""
+    return import_string(app_settings.USER_DISPLAY_NAME)(user)
+
+
+class AppSettings:
+    """Attribute access to `INVITATIONS` with defaults, plus the names derived from them."""
+
+    def __getattr__(self, name: str):
+        if name not in DEFAULTS:
+            raise AttributeError(f"INVITATIONS has no setting {name!r}")
+        value = _user_settings().get(name, DEFAULTS[name])
+        return self.derived(name) if value is None else value
+
+    def derived(self, name: str):
+        if name == "REDIS_URL":
+            return redis_url_of_channel_layer() or "redis://127.0.0.1:6379/0"
+        if name == "CLAIM_TIMEOUT":
+            return 6 * mail_timeout()
+        return None
+
+    @property
+    def KEY_PREFIX(self) -> str:
+        """The Redis key prefix of the app's own keys: the channel layer's prefix."""
+        return _channel_layer_config().get("prefix", "asgi")
+
+    @property
+    def HEARTBEAT_KEY(self) -> str:
+        return self.KEY_PREFIX + ":invitations:heartbeat"
+
+    @property
+    def ALIVE_PREFIX(self) -> str:
+        return self.KEY_PREFIX + ":invitations:alive:"
+
+    @property
+    def SITE_ROOT(self) -> str:
+        """SITE_URL without its trailing slash, for joining with an absolute path."""
+        return self.SITE_URL.rstrip("/")
+
+
+app_settings = AppSettings()
+
+
+@functools.cache
+def _user_settings() -> dict:
+    configured = getattr(settings, "INVITATIONS", {})
+    return configured if isinstance(configured, dict) else {}
+
+
+def _channel_layer_config() -> dict:
+    layer = getattr(settings, "CHANNEL_LAYERS", {}).get("default", {})
+    return layer.get("CONFIG", {}) if isinstance(layer, dict) else {}
+
+
+def redis_url_of_channel_layer() -> str | None:
+    """The URL of the channel layer's first Redis host, if it names one by URL."""
+    hosts = _channel_layer_config().get("hosts") or []
+    first = hosts[0] if hosts else None
+    if isinstance(first, str):
+        return first
+    if isinstance(first, dict) and isinstance(first.get("address"), str):
+        return first["address"]
+    return None
+
+
+def mail_timeout() -> float:
+    """The default mailer's timeout (MAILERS on Django 6.1, EMAIL_TIMEOUT before)."""
+    mailers = getattr(settings, "MAILERS", None)
+    if isinstance(mailers, dict):
+        timeout = mailers.get("default", {}).get("OPTIONS", {}).get("timeout")
+    else:
+        timeout = getattr(settings, "EMAIL_TIMEOUT", None)
+    return float(timeout) if timeout else DEFAULT_MAIL_TIMEOUT
+
+
+def site_host() -> str:
+    return urlsplit(app_settings.SITE_URL).hostname or "localhost"
+
+
+@receiver(setting_changed)
+def _reload(*, setting: str, **kwargs) -> None:
+    if setting == "INVITATIONS":
+        _user_settings.cache_clear()

@@ -1,0 +1,36 @@
+"""What a project's asgi.py wires, after get_asgi_application():
+
+    application = routing.serving(ProtocolTypeRouter({
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(URLRouter(routing.websocket_urlpatterns))
+        ),
+        "channel": ChannelNameRouter(routing.channel_routes),
+    }))
+
+`websocket_urlpatterns` and `channel_routes` are read from INVITATIONS when asked for, not
+when this module is imported.
+"""
+
+from django.urls import path
+
+from invitations import queue, shutdown
+from invitations.conf import app_settings
+
+
+def serving(application):
+    """ASGI middleware for the web process: a request's wake-up goes out from the server's
+    event loop without the request waiting for it, and on SIGTERM the requests in flight are
+    answered (up to INVITATIONS["SHUTDOWN_TIMEOUT"] s) and their wake-ups sent before it exits."""
+    finishing = shutdown.finish_requests_on_shutdown(application, then=queue.publishing_finished)
+    return queue.serving(finishing)
+
+
+def __getattr__(name: str):
+    from invitations.consumers import InvitationSendConsumer, InvitationStatusConsumer
+
+    if name == "websocket_urlpatterns":
+        return [path(app_settings.WEBSOCKET_PATH, InvitationStatusConsumer.as_asgi())]
+    if name == "channel_routes":
+        return {app_settings.CHANNEL: InvitationSendConsumer.as_asgi()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
