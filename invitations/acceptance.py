@@ -2,11 +2,12 @@
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.http import Http404
+from django.http import Http404, HttpRequest
 from django.utils import timezone
 
 from invitations import keys, live
 from invitations.models import Invitation
+from invitations.signals import invitation_accepted, send_on_commit
 
 Status = Invitation.Status
 
@@ -32,7 +33,9 @@ def acceptance_refusal(invitation: Invitation) -> str | None:
     return None
 
 
-def invitation_accept(*, invitation: Invitation, user: AbstractBaseUser) -> bool:
+def invitation_accept(
+    *, invitation: Invitation, user: AbstractBaseUser, request: HttpRequest | None = None
+) -> bool:
     """Save the invitee's new `user` and mark the invitation accepted, both or neither.
 
     Of concurrent calls for one invitation one wins, the others get False. Raises UsernameTaken,
@@ -54,4 +57,5 @@ def invitation_accept(*, invitation: Invitation, user: AbstractBaseUser) -> bool
         raise
     invitation.status, invitation.accepted = Status.ACCEPTED, now
     live.invitation_announce(invitation=invitation)
+    send_on_commit(invitation_accepted, invitation=invitation, user=user, request=request)
     return True

@@ -13,6 +13,7 @@ from django.utils import timezone
 from invitations import failures, health, keys, live, mail, throttle
 from invitations.conf import app_settings
 from invitations.models import Invitation
+from invitations.signals import invitation_sent, send_on_commit
 
 logger = logging.getLogger(__name__)
 Status = Invitation.Status
@@ -142,6 +143,7 @@ def _record_sent(invitation: Invitation, *, worker: str, message_id: str) -> Del
     )
     if not stamped:
         logger.warning("invitation id=%s was sent after its claim expired", invitation.pk)
+    send_on_commit(invitation_sent, invitation=invitation)
     return DeliveryOutcome.SENT
 
 

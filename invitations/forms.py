@@ -3,6 +3,7 @@ import io
 import re
 
 from django import forms
+from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 
 from invitations import services
@@ -130,12 +131,34 @@ class BulkInvitationForm(forms.Form):
 
 
 class AcceptForm(UserCreationForm):
-    """Sign-up for an invitee: the e-mail is the invited address and cannot change.
-
-    services.invitation_accept saves the user (`form.save(commit=False)`) with the acceptance.
-    """
+    """Sign-up for an invitee, for any user model (see `accept_form_class`): the e-mail is the
+    invited address and cannot change. Saved by acceptance.invitation_accept, with the acceptance."""
 
     def __init__(self, *args, invitation: Invitation, **kwargs):
         super().__init__(*args, **kwargs)
         # The invited address, also for the similarity validator to compare the password with.
-        self.instance.email = invitation.email
+        setattr(self.instance, self._meta.model.get_email_field_name(), invitation.email)
+
+    def clean(self):
+        user_model = self._meta.model
+        if user_model.get_email_field_name() == user_model.USERNAME_FIELD:
+            # The address is the username but no field of the form: the model's unique check
+            # does not see it.
+            address = getattr(self.instance, user_model.USERNAME_FIELD)
+            lookup = {f"{user_model.USERNAME_FIELD}__iexact": address}
+            if user_model._default_manager.filter(**lookup).exists():
+                raise forms.ValidationError(
+                    "An account with this e-mail address already exists.", code="account_exists"
+                )
+        return super().clean()
+
+
+def accept_form_class() -> type[AcceptForm]:
+    """AcceptForm for the project's user model: its USERNAME_FIELD (unless that is the e-mail
+    field), its REQUIRED_FIELDS, then password1 and password2."""
+    user_model = get_user_model()
+    email_field = user_model.get_email_field_name()
+    fields = [
+        name for name in [user_model.USERNAME_FIELD, *user_model.REQUIRED_FIELDS] if name != email_field
+    ]
+    return forms.modelform_factory(user_model, form=AcceptForm, fields=fields)

@@ -7,14 +7,27 @@ from email.utils import make_msgid
 
 from anymail.backends.base import AnymailBaseBackend
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives, mailers
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.template.loader import render_to_string
 from django.urls import reverse
 
 from invitations.conf import app_settings
 from invitations.models import Invitation
 
+try:  # Django 6.1+: the MAILERS setting; mailers.default also honours the older EMAIL_* ones
+    from django.core.mail import mailers
+except ImportError:  # Django 5.2 and 6.0
+    mailers = None
+
 logger = logging.getLogger(__name__)
+
+
+def default_backend():
+    """A new instance of the project's default mail backend, whichever way it is configured:
+    the one seam between Django 6.1's MAILERS and the EMAIL_* settings before it."""
+    if mailers is None:
+        return get_connection()
+    return mailers.default
 
 
 def accept_url(key: str) -> str:
@@ -100,7 +113,7 @@ class ReusableMailer:
 
     def _connect(self) -> None:
         if self.connection is None:
-            self.connection = mailers.default
+            self.connection = default_backend()
             self.connection.open()  # opened here, send_messages() leaves it open
 
     def close(self) -> None:

@@ -14,6 +14,7 @@ from django.utils.encoding import punycode
 from invitations import queue
 from invitations.conf import app_settings
 from invitations.models import Invitation, Suppression, new_nonce
+from invitations.signals import invitation_created, send_on_commit
 
 Status = Invitation.Status
 
@@ -105,6 +106,7 @@ def invitation_create(*, email: str, sender: AbstractBaseUser | None, screened: 
             invitation_ids=[invitation.pk], announcing=[invitation], ahead=True
         )
     )
+    send_on_commit(invitation_created, invitation=invitation)
     return invitation
 
 
@@ -121,8 +123,11 @@ def invitations_create_many(
         if result == BulkResult.QUEUED
     ]
     with transaction.atomic():
-        ids = [row.pk for row in Invitation.objects.bulk_create(rows, batch_size=500)]
+        created = Invitation.objects.bulk_create(rows, batch_size=500)
+        ids = [row.pk for row in created]
         transaction.on_commit(lambda: queue.invitations_publish(invitation_ids=ids))
+        for invitation in created:
+            send_on_commit(invitation_created, invitation=invitation)
     return results
 
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from invitations import live
 from invitations.models import Invitation, Suppression
+from invitations.signals import invitation_bounced, send_on_commit
 
 logger = logging.getLogger(__name__)
 Status = Invitation.Status
@@ -76,6 +77,8 @@ def _suppress(invitation: Invitation, why: str, *, reason: str, at: datetime) ->
             defaults={"reason": why, "detail": reason[:2000], "created": at, "invitation": invitation},
         )
     logger.warning("invitation id=%s %s: %s; the address is suppressed", invitation.pk, status, reason)
+    if status == Status.BOUNCED:
+        send_on_commit(invitation_bounced, invitation=invitation, reason=reason)
 
 
 def bad_request_on_malformed_body(view):

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from invitations import acceptance, health, services
 from invitations.conf import app_settings
-from invitations.forms import AcceptForm, BulkInvitationForm, InvitationForm
+from invitations.forms import BulkInvitationForm, InvitationForm, accept_form_class
 from invitations.models import Invitation
 
 RECENT = 50
@@ -105,13 +105,14 @@ def invitation_accept_form(request: HttpRequest) -> HttpResponse:
 def _accept(request: HttpRequest, invitation: Invitation) -> HttpResponse:
     if refusal := acceptance.acceptance_refusal(invitation):
         return render(request, "invitations/gone.html", {"reason": refusal}, status=410)
-    form = AcceptForm(request.POST or None, invitation=invitation)
+    form_class = accept_form_class()
+    form = form_class(request.POST or None, invitation=invitation)
     if request.method == "POST" and form.is_valid():
         user = form.save(commit=False)
         try:
-            accepted = acceptance.invitation_accept(invitation=invitation, user=user)
+            accepted = acceptance.invitation_accept(invitation=invitation, user=user, request=request)
         except acceptance.UsernameTaken:  # saved by another sign-up since the form looked
-            form = AcceptForm(request.POST, invitation=invitation)
+            form = form_class(request.POST, invitation=invitation)
             form.is_valid()  # now says "A user with that username already exists."
         else:
             if not accepted:  # another request accepted it a moment ago
