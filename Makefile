@@ -56,14 +56,15 @@ lint: $(VENV)/.test
 	$(BIN)/ruff format --check .
 	DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
 
-# Tests marked own_postgres start a PostgreSQL cluster of their own: they run in one pass.
+# Tests marked own_postgres start a PostgreSQL cluster of their own, and those marked host_project
+# a Django 5.2 venv with its own SQLite: each kind runs in one pass only.
 test-sqlite: $(VENV)/.test $(CHROMIUM)
 	$(BIN)/python -m pytest -m "not own_postgres"
 
 # In CI a missing PostgreSQL is a failure; locally it is reported and skipped.
 test-postgres: $(VENV)/.test $(CHROMIUM)
 	@if $(BIN)/python -c "import psycopg; psycopg.connect('$(PG_TEST_URL)', connect_timeout=3).close()" 2>/dev/null; then \
-		DATABASE_URL=$(PG_TEST_URL) $(BIN)/python -m pytest; \
+		DATABASE_URL=$(PG_TEST_URL) $(BIN)/python -m pytest -m "not host_project"; \
 	elif [ "$$CI" = "true" ]; then \
 		echo "PostgreSQL is required in CI and is unreachable at $(PG_TEST_URL)"; exit 1; \
 	else \
