@@ -101,11 +101,11 @@ def write(results: dict, meta: dict, began: float) -> None:
 
 def measure(numbers: list[int], log_dir: Path, results: dict, meta: dict, began: float) -> None:
     """Every repeat of every scenario asked for; each repeat runs all its systems one after the other."""
-    from django.conf import settings
+    from invitations.conf import app_settings
 
     with ExitStack() as stack:
         h = Harness(log_dir, stack)
-        meta.update(machine=report.machine_info(), worker_concurrency=settings.INVITATION_WORKER_CONCURRENCY)
+        meta.update(machine=report.machine_info(), worker_concurrency=app_settings.WORKER_CONCURRENCY)
         meta.update(server_versions(h))
         for number in numbers:
             key, scenario = SCENARIOS[number]
