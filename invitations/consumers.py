@@ -68,17 +68,15 @@ class InvitationSendConsumer(SyncConsumer):
         if invitation_ids is None:
             logger.warning("ignoring invitation.send without integer ids: %r", message)
             return
-        # Run by the worker, the consumer announces through its Announcements, keeps to the
-        # fleet's pace and stops starting mails when it stops; alone, it does none of that.
-        scope = self.scope
+        lent = self.scope.get(delivery.Collaborators.SCOPE_KEY) or delivery.Collaborators()
         try:
             delivery.invitations_deliver(
                 invitation_ids=invitation_ids,
                 worker=self.name,
                 mailer=self.mailer,
-                announce=scope.get("announce", live.invitation_announce),
-                stopping=scope.get("stopping", lambda: False),
-                gate=scope.get("gate"),
+                announce=lent.announce,
+                stopping=lent.stopping,
+                gate=lent.gate,
             )
         except health.DATABASE_AWAY as exc:  # one line each, not a traceback per wake-up, while it lasts
             logger.warning(

@@ -4,6 +4,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 
@@ -17,6 +18,19 @@ from invitations.signals import invitation_sent, send_on_commit
 
 logger = logging.getLogger(__name__)
 Status = Invitation.Status
+
+
+@dataclass(frozen=True)
+class Collaborators:
+    """What a worker lends the consumers it runs (in their scope, under SCOPE_KEY): a collector
+    of state changes for the boards, whether it is stopping, and the fleet's send gate. A
+    consumer run alone announces each change itself, never stops early and keeps no pace."""
+
+    SCOPE_KEY = "invitations.collaborators"
+
+    announce: Callable[..., None] = live.invitation_announce
+    stopping: Callable[[], bool] = field(default=lambda: False)
+    gate: throttle.SendGate | None = None
 
 
 class DeliveryOutcome(StrEnum):

@@ -19,7 +19,7 @@ from asgiref.compatibility import guarantee_single_callable
 from channels.db import database_sync_to_async
 from channels.worker import Worker
 
-from invitations import batches, conf, health, live, queue, redrive, throttle
+from invitations import batches, conf, delivery, health, live, queue, redrive, throttle
 from invitations.conf import app_settings
 from invitations.redis_url import async_redis
 
@@ -80,13 +80,10 @@ class InvitationWorker(Worker):
 
     async def serve(self, channel: str) -> None:
         """Run one consumer at a time on the channel, replacing it if it crashes."""
-        scope = {
-            "type": "channel",
-            "channel": channel,
-            "announce": self.announcements.add,
-            "stopping": self.stopping.is_set,
-            "gate": self.gate,
-        }
+        lent = delivery.Collaborators(
+            announce=self.announcements.add, stopping=self.stopping.is_set, gate=self.gate
+        )
+        scope = {"type": "channel", "channel": channel, delivery.Collaborators.SCOPE_KEY: lent}
         taken: deque[dict] = deque()  # taken off the channel for this slot, not handed on yet
         receive = partial(self.next_message, channel, taken)
         while not self.stopping.is_set():

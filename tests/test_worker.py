@@ -13,6 +13,7 @@ from django.db import OperationalError, connections
 
 from invitations import live, queue, redrive
 from invitations.conf import app_settings
+from invitations.delivery import Collaborators
 from invitations.models import Invitation
 from invitations.worker import InvitationWorker, WorkerStopping
 
@@ -83,9 +84,9 @@ def test_a_crashed_consumer_is_replaced_and_the_slot_ends_on_stop():
     assert calls[0] == {
         "type": "channel",
         "channel": "send-invite",
-        "announce": worker.announcements.add,
-        "stopping": worker.stopping.is_set,
-        "gate": worker.gate,
+        "invitations.collaborators": Collaborators(
+            announce=worker.announcements.add, stopping=worker.stopping.is_set, gate=worker.gate
+        ),
     }
 
 
