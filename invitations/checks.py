@@ -152,6 +152,7 @@ def check_wiring(app_configs=None, **kwargs) -> list[Error | Warning]:
         problems.append(
             Error("'channels' is not in INSTALLED_APPS: there is no runworker.", id="invitations.E008")
         )
+    problems.extend(_channel_layer_problems())
     configured = getattr(settings, "INVITATIONS", {})
     if (
         isinstance(configured, dict)
@@ -167,6 +168,29 @@ def check_wiring(app_configs=None, **kwargs) -> list[Error | Warning]:
             )
         )
     return problems
+
+
+def _channel_layer_problems() -> list[Error | Warning]:
+    backend = getattr(settings, "CHANNEL_LAYERS", {}).get("default", {}).get("BACKEND", "")
+    if backend == "channels_redis.pubsub.RedisPubSubChannelLayer":
+        return [
+            Error(
+                "The default channel layer is channels-redis' PubSub layer, which delivers every "
+                "wake-up to every worker: each invitation would be claimed by all of them at once.",
+                hint="Use channels_redis.core.RedisChannelLayer.",
+                id="invitations.E009",
+            )
+        ]
+    if backend != "channels_redis.core.RedisChannelLayer":
+        return [
+            Warning(
+                f"The default channel layer is {backend or 'missing'}: the web process cannot wake "
+                "a worker in another process, so invitations wait for the worker's sweep.",
+                hint="Use channels_redis.core.RedisChannelLayer in production.",
+                id="invitations.W002",
+            )
+        ]
+    return []
 
 
 def _is_app(entry: str, label: str) -> bool:

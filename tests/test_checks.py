@@ -11,9 +11,21 @@ def ids(problems) -> list[str]:
     return [problem.id for problem in problems]
 
 
-def test_the_reference_settings_are_clean():
+def test_the_reference_settings_are_clean(settings):
+    from myproject import settings as project_settings
+
+    settings.CHANNEL_LAYERS = project_settings.CHANNEL_LAYERS  # not the unit tests' in-memory one
+
     assert checks.check_settings() == []
     assert checks.check_wiring() == []
+
+
+def test_the_in_memory_layer_is_a_warning_and_pubsub_an_error(settings):
+    assert ids(checks.check_wiring()) == ["invitations.W002"]  # the unit tests' layer
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer"}}
+
+    assert ids(checks.check_wiring()) == ["invitations.E009"]
 
 
 def test_a_typo_in_a_key_is_an_error_that_suggests_the_key(settings):
@@ -72,14 +84,14 @@ def test_invitations_after_channels_is_an_error(settings):
     apps = [app for app in settings.INSTALLED_APPS if app != "invitations"]
     settings.INSTALLED_APPS = [*apps, "invitations.apps.InvitationsConfig"]
 
-    assert ids(checks.check_wiring()) == ["invitations.E007"]
+    assert "invitations.E007" in ids(checks.check_wiring())
 
 
 def test_without_a_redis_url_anywhere_it_warns(settings):
     settings.INVITATIONS = {key: value for key, value in settings.INVITATIONS.items() if key != "REDIS_URL"}
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-    assert ids(checks.check_wiring()) == ["invitations.W001"]
+    assert ids(checks.check_wiring()) == ["invitations.W002", "invitations.W001"]
 
 
 def test_the_redis_url_defaults_to_the_channel_layers_host(settings):
