@@ -6,10 +6,16 @@ from dataclasses import dataclass
 
 from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
 
-# SMTP replies with which providers say "too many" (Amazon SES: 454 Throttling failure,
-# Gmail: 421 4.7.0 Try again later, 451 4.7.1 rate limited).
+# SMTP replies with which providers say "too many" to every mail of the sender (Amazon SES:
+# 454 Throttling failure: Maximum sending rate exceeded; Gmail: 421 4.7.0 … unusual rate of
+# unsolicited mail; 451 4.7.1 rate limited). Whole words only, and never "try again later":
+# a greylisting server says that of one recipient ("451 4.7.1 Greylisted, please try again
+# later"), which is a retry of that recipient, not a pause of the fleet.
 THROTTLING_CODES = {421, 451, 454}
-THROTTLING_TEXT = re.compile(r"rate|too many|throttl|limit|try again later", re.IGNORECASE)
+THROTTLING_TEXT = re.compile(r"\b(?:rate|ratelimit\w*|throttl\w*|too\s+many|limit(?:s|ed)?)\b", re.IGNORECASE)
+# RFC 3463 subjects of one recipient or one message (X.1 address, X.2 mailbox, X.5 protocol,
+# e.g. 4.5.3 too many recipients, X.6 content): whatever the words, not the provider's pace.
+RECIPIENT_STATUS = re.compile(r"\s*[45]\.[1256]\.\d{1,3}\b")
 # HTTP statuses a provider answers for a message or address it will never take.
 REFUSED_STATUSES = {400, 404, 406, 409, 413, 422}
 
@@ -46,7 +52,9 @@ def classify(exc: Exception) -> SendFailure:
 def _smtp(code: int, text: bytes | str) -> SendFailure:
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
-    throttled = code in THROTTLING_CODES and bool(THROTTLING_TEXT.search(text))
+    throttled = (
+        code in THROTTLING_CODES and not RECIPIENT_STATUS.match(text) and bool(THROTTLING_TEXT.search(text))
+    )
     return SendFailure(permanent=code >= 500, error=f"SMTP {code} {text}", throttled=throttled)
 
 

@@ -65,6 +65,25 @@ def test_too_many_pauses_the_fleet_for_the_providers_time_and_costs_no_attempt()
     assert 0 < pause <= 10
 
 
+def test_a_greylisting_server_costs_attempts_pauses_no_one_and_the_row_fails_in_the_end(settings):
+    settings.INVITATIONS = {**settings.INVITATIONS, "MAX_ATTEMPTS": 3}
+    invitation = Invitation.objects.create(email="ada@example.com")
+    gate = FakeGate(limited=False)
+    reply = (451, b"4.7.1 Greylisted, please try again later")
+    greylisted = FailingMailer(smtplib.SMTPRecipientsRefused({"ada@example.com": reply}))
+
+    outcomes = []
+    for _ in range(3):
+        outcomes.append(deliver([invitation.pk], mailer=greylisted, gate=gate)[invitation.pk])
+        Invitation.objects.filter(pk=invitation.pk).update(next_attempt_at=timezone.now())  # backoff over
+
+    assert outcomes == [DeliveryOutcome.RETRY, DeliveryOutcome.RETRY, DeliveryOutcome.FAILED]
+    assert gate.pauses == []  # the other workers never stopped
+    failed = row(invitation)
+    assert (failed.status, failed.attempts) == (Status.FAILED, 3)
+    assert failed.last_error == "SMTP 451 4.7.1 Greylisted, please try again later"
+
+
 def test_under_a_send_rate_each_invitation_is_claimed_only_once_its_turn_came(mailoutbox):
     invitations = [Invitation.objects.create(email=f"{name}@example.com") for name in "abc"]
     gate = FakeGate(limited=True, turns=2)
