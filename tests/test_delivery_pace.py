@@ -12,6 +12,7 @@ from invitations import delivery, mail
 from invitations.delivery import DeliveryOutcome
 from invitations.models import Invitation
 from tests.test_delivery import FailingMailer, row
+from tests.test_failures import api_error
 
 pytestmark = pytest.mark.django_db
 Status = Invitation.Status
@@ -123,3 +124,18 @@ def test_a_retry_after_from_the_provider_sets_the_next_attempt(monkeypatch):
 
     wait = row(invitation).next_attempt_at - timezone.now()
     assert timedelta(seconds=28) < wait <= timedelta(seconds=30)
+
+
+def test_a_retry_after_of_years_pauses_the_fleet_no_longer_than_the_retry_cap(settings):
+    settings.INVITATIONS = {**settings.INVITATIONS, "RETRY_CAP": 60}
+    invitations = [Invitation.objects.create(email=f"{name}@example.com") for name in "ab"]
+    gate = FakeGate(limited=False)
+    forever = FailingMailer(api_error(429, {"Retry-After": "9" * 400}))  # once crashed the worker
+
+    outcomes = deliver([i.pk for i in invitations], mailer=forever, gate=gate)
+
+    assert list(outcomes.values()) == [DeliveryOutcome.RETRY, DeliveryOutcome.RELEASED]
+    wait = row(invitations[0]).next_attempt_at - timezone.now()
+    assert timedelta(seconds=58) < wait <= timedelta(seconds=60)
+    [pause] = gate.pauses
+    assert 58 < pause <= 60

@@ -115,3 +115,16 @@ def test_brevos_own_rate_limit_header_says_how_long_to_wait():
 )
 def test_an_enhanced_code_about_the_recipient_or_message_is_never_the_providers_pace(reply):
     assert classify(smtplib.SMTPResponseException(*reply)).throttled is False
+
+
+@pytest.mark.parametrize(
+    ("value", "wait"),
+    [("999999999", 600.0), ("9" * 400, 600.0), ("120", 120.0), ("1.5", 1.5)],
+)
+def test_a_retry_after_is_capped_at_the_longest_retry_delay(value, wait):
+    assert classify(api_error(429, {"Retry-After": value})).retry_after == wait
+
+
+@pytest.mark.parametrize("value", ["soon", "-5", "1e9", "nan", "inf", "", "٣"])
+def test_a_retry_after_that_is_no_number_of_seconds_counts_as_none(value):
+    assert classify(api_error(429, {"Retry-After": value})).retry_after is None
