@@ -75,19 +75,21 @@ class ReusableMailer:
 
     def send(self, message: EmailMultiAlternatives) -> str:
         """Send `message`; return its id as the provider knows it (for SMTP, its Message-ID)."""
-        reused = self.connection is not None
-        try:
-            self._send(message)
-        except smtplib.SMTPServerDisconnected:
-            self.close()
-            if not reused:
+        while True:
+            reused = self.connection is not None
+            try:
+                self._send(message)
+            except smtplib.SMTPServerDisconnected:
+                self.close()
+                if not reused:
+                    raise
+                continue  # a kept connection the server dropped: once more, on a new one
+            except (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused, ValueError):
+                raise  # the server answered: the connection is still good
+            except Exception:
+                self.close()  # state unknown (timeout, reset): start afresh next time
                 raise
-            self._send(message)
-        except (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused, ValueError):
-            raise  # the server answered: the connection is still good
-        except Exception:
-            self.close()  # state unknown (timeout, reset): start afresh next time
-            raise
+            break
 
         status = getattr(message, "anymail_status", None)  # an HTTP provider's own id
         return (status.message_id or "") if status else message.extra_headers.get("Message-ID", "")
@@ -99,9 +101,17 @@ class ReusableMailer:
         self.connection.send_messages([message])
 
     def _connect(self) -> None:
+        """Open a connection unless one is kept. Kept only once open: a backend whose open()
+        failed would open and close a connection of its own for every message after."""
         if self.connection is None:
-            self.connection = mailers.default
-            self.connection.open()  # opened here, send_messages() leaves it open
+            connection = mailers.default
+            try:
+                connection.open()  # opened here, send_messages() leaves it open
+            except Exception:
+                with contextlib.suppress(Exception):
+                    connection.close()  # what a half-done open() left (connected, no login)
+                raise
+            self.connection = connection
 
     def close(self) -> None:
         connection, self.connection = self.connection, None
