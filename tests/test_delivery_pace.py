@@ -1,5 +1,7 @@
 """Delivery's part in the provider's world: message ids, "too many" answers, the fleet's pace."""
 
+import os
+import re
 import smtplib
 from datetime import timedelta
 
@@ -46,6 +48,18 @@ def test_the_message_id_sent_is_kept_on_the_row_for_the_providers_webhooks(mailo
     [message] = mailoutbox
     assert row(invitation).message_id == message.message()["Message-ID"]
     assert row(invitation).message_id.endswith("@localhost>")  # DEFAULT_FROM_EMAIL's domain
+
+
+def test_the_message_id_is_random_on_the_senders_domain_and_says_nothing_of_the_worker(settings, mailoutbox):
+    settings.DEFAULT_FROM_EMAIL = "The team <team@example.com>"
+    invitations = [Invitation.objects.create(email=f"{name}@example.com") for name in "ab"]
+
+    deliver([i.pk for i in invitations])
+
+    ids = [message.message()["Message-ID"] for message in mailoutbox]
+    assert all(re.fullmatch(r"<[0-9a-f]{32}@example\.com>", message_id) for message_id in ids), ids
+    assert not any(str(os.getpid()) in message_id for message_id in ids)  # make_msgid() put it there
+    assert ids[0] != ids[1]
 
 
 def test_too_many_pauses_the_fleet_for_the_providers_time_and_costs_no_attempt():
