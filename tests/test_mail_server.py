@@ -5,7 +5,7 @@ from django.core.mail import EmailMessage
 
 from invitations import mail
 from tests.integration.processes import free_port
-from tests.integration.smtp import RecordingHandler, start_smtp_server
+from tests.integration.smtp import start_smtp_server
 
 
 class Server:
@@ -39,10 +39,6 @@ def send(mailer: mail.ReusableMailer, to: str) -> None:
     mailer.send(EmailMessage(subject="hi", body="hello", from_email="team@example.com", to=[to]))
 
 
-def recipients(handler: RecordingHandler) -> list[str]:
-    return handler.recipients()
-
-
 def test_after_the_server_restarts_the_next_mail_opens_one_connection_and_the_rest_reuse_it(server):
     mailer = mail.ReusableMailer()
     send(mailer, "a@example.com")
@@ -55,5 +51,5 @@ def test_after_the_server_restarts_the_next_mail_opens_one_connection_and_the_re
         send(mailer, f"{name}@example.com")
 
     mailer.close()
-    assert recipients(server.handler) == ["a@example.com", "c@example.com", "d@example.com", "e@example.com"]
+    assert server.handler.recipients() == ["a@example.com", "c@example.com", "d@example.com", "e@example.com"]
     assert len(server.handler.greetings) == 2  # one SMTP session before the restart, one after
