@@ -85,20 +85,22 @@ class InvitationAdmin(admin.ModelAdmin):
     @admin.action(description="Resend with a fresh key (sent or expired)", permissions=["change"])
     def resend(self, request, queryset):
         changed = services.invitations_requeue(ids=_ids(queryset), statuses=[Status.SENT])
-        self._report(request, queryset, changed, "queued again")
+        self._report(request, queryset, changed, "queued again", suppressed=_suppressed(queryset))
 
     @admin.action(description="Retry now (failed)", permissions=["change"])
     def retry_now(self, request, queryset):
         changed = services.invitations_requeue(ids=_ids(queryset), statuses=[Status.FAILED])
-        self._report(request, queryset, changed, "queued for a retry")
+        self._report(request, queryset, changed, "queued for a retry", suppressed=_suppressed(queryset))
 
     @admin.action(description="Revoke", permissions=["change"])
     def revoke(self, request, queryset):
         self._report(request, queryset, services.invitations_revoke(ids=_ids(queryset)), "revoked")
 
-    def _report(self, request, queryset, changed: int, verb: str) -> None:
-        skipped = queryset.count() - changed
+    def _report(self, request, queryset, changed: int, verb: str, *, suppressed: int = 0) -> None:
+        skipped = queryset.count() - changed - suppressed
         text = f"{changed} invitation(s) {verb}."
+        if suppressed:
+            text += f" {suppressed} skipped: address suppressed (bounced or complained)."
         if skipped:
             text += f" {skipped} skipped: the action does not apply to them."
         self.message_user(request, text, messages.SUCCESS if changed else messages.WARNING)
@@ -106,6 +108,11 @@ class InvitationAdmin(admin.ModelAdmin):
 
 def _ids(queryset) -> list[int]:
     return list(queryset.values_list("pk", flat=True))
+
+
+def _suppressed(queryset) -> int:
+    """How many of the selected invitations are to an address that bounced or complained."""
+    return queryset.count() - queryset.unsuppressed().count()
 
 
 @admin.register(Suppression)

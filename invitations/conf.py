@@ -9,11 +9,13 @@ dict are `manage.py check` errors (invitations/checks.py), not surprises at run 
 """
 
 import functools
+import ipaddress
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.utils.encoding import punycode
 from django.utils.module_loading import import_string
 
 # key -> default. None means "derived" (see AppSettings.derived) or "unset".
@@ -50,6 +52,10 @@ DEFAULTS: dict[str, object] = {
     "SHUTDOWN_TIMEOUT": 25.0,
     # How mails and pages name a person: a dotted path to a callable(user) -> str.
     "USER_DISPLAY_NAME": "invitations.conf.display_name",
+    # The name invitations.backends.SMTPBackend greets the SMTP server with (EHLO); default,
+    # the host of SITE_URL. Django's own backend says this machine's name, often "localhost",
+    # which spam filters count against the mail.
+    "EHLO_NAME": None,
 }
 # Seconds allowed for one attempt of the mail backend when the host's mailer names none.
 DEFAULT_MAIL_TIMEOUT = 10.0
@@ -85,6 +91,8 @@ class AppSettings:
             return redis_url_of_channel_layer() or "redis://127.0.0.1:6379/0"
         if name == "CLAIM_TIMEOUT":
             return 6 * mail_timeout()
+        if name == "EHLO_NAME":
+            return ehlo_name_of(site_host())
         return None
 
     @property
@@ -143,6 +151,16 @@ def mail_timeout() -> float:
 
 def site_host() -> str:
     return urlsplit(app_settings.SITE_URL).hostname or "localhost"
+
+
+def ehlo_name_of(host: str) -> str:
+    """`host` as an SMTP client names itself (RFC 5321 4.1.3): a domain in its ASCII form, an IP
+    address as an address literal, `[192.0.2.1]` or `[IPv6:2001:db8::1]`."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return punycode(host)
+    return f"[IPv6:{address}]" if address.version == 6 else f"[{address}]"
 
 
 @receiver(setting_changed)

@@ -39,6 +39,7 @@ class DeliveryOutcome(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     RELEASED = "released"
+    SUPPRESSED = "suppressed"  # the address bounced or complained: closed, not mailed
 
 
 def invitations_deliver(
@@ -90,10 +91,16 @@ def _deliver_batch(
     stopping: Callable[[], bool],
     gate: throttle.SendGate | None,
 ) -> dict[int, DeliveryOutcome]:
-    claimed = Invitation.objects.claim_due(invitation_ids, worker=worker, now=timezone.now())
+    taken = Invitation.objects.claim_due(invitation_ids, worker=worker, now=timezone.now())
+    claimed = [invitation for invitation in taken if invitation.status == Status.SENDING]
     outcomes = dict.fromkeys(invitation_ids, DeliveryOutcome.SKIPPED)
-    for invitation_id in outcomes.keys() - {invitation.pk for invitation in claimed}:
+    for invitation_id in outcomes.keys() - {invitation.pk for invitation in taken}:
         logger.info("invitation id=%s outcome=skipped (not due or already taken)", invitation_id)
+    for invitation in taken:
+        if invitation.status != Status.SENDING:  # closed by the claim: its address is suppressed
+            outcomes[invitation.pk] = DeliveryOutcome.SUPPRESSED
+            logger.info("invitation id=%s outcome=suppressed error=%r", invitation.pk, invitation.last_error)
+            announce(invitation=invitation)
     started, throttled = 0, False
     try:
         for invitation in claimed:

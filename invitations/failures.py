@@ -6,10 +6,21 @@ from dataclasses import dataclass
 
 from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
 
-# SMTP replies with which providers say "too many" (Amazon SES: 454 Throttling failure,
-# Gmail: 421 4.7.0 Try again later, 451 4.7.1 rate limited).
+from invitations.conf import app_settings
+
+# SMTP replies with which providers say "too many" to every mail of the sender (Amazon SES:
+# 454 Throttling failure: Maximum sending rate exceeded; Gmail: 421 4.7.0 … unusual rate of
+# unsolicited mail; 451 4.7.1 rate limited). Whole words only, and never "try again later":
+# a greylisting server says that of one recipient ("451 4.7.1 Greylisted, please try again
+# later"), which is a retry of that recipient, not a pause of the fleet.
 THROTTLING_CODES = {421, 451, 454}
-THROTTLING_TEXT = re.compile(r"rate|too many|throttl|limit|try again later", re.IGNORECASE)
+THROTTLING_TEXT = re.compile(r"\b(?:rate|ratelimit\w*|throttl\w*|too\s+many|limit(?:s|ed)?)\b", re.IGNORECASE)
+# RFC 3463 subjects of one recipient or one message (X.1 address, X.2 mailbox, X.5 protocol,
+# e.g. 4.5.3 too many recipients, X.6 content): whatever the words, not the provider's pace.
+RECIPIENT_STATUS = re.compile(r"\s*[45]\.[1256]\.\d{1,3}\b")
+# A Retry-After in seconds (RFC 9110: digits; a fraction is taken too). ASCII only: str.isdigit()
+# and float() also take other scripts' digits.
+SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 # HTTP statuses a provider answers for a message or address it will never take.
 REFUSED_STATUSES = {400, 404, 406, 409, 413, 422}
 
@@ -46,7 +57,9 @@ def classify(exc: Exception) -> SendFailure:
 def _smtp(code: int, text: bytes | str) -> SendFailure:
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
-    throttled = code in THROTTLING_CODES and bool(THROTTLING_TEXT.search(text))
+    throttled = (
+        code in THROTTLING_CODES and not RECIPIENT_STATUS.match(text) and bool(THROTTLING_TEXT.search(text))
+    )
     return SendFailure(permanent=code >= 500, error=f"SMTP {code} {text}", throttled=throttled)
 
 
@@ -59,8 +72,11 @@ def _http(exc: AnymailAPIError) -> SendFailure:
 
 
 def _retry_after(exc: AnymailAPIError) -> float | None:
-    """The seconds the provider asked for (Retry-After; Brevo's x-sib-ratelimit-reset); None when
-    it said none or a date (the backoff then decides)."""
+    """The seconds the provider asked for (Retry-After; Brevo's x-sib-ratelimit-reset), at most
+    RETRY_CAP: the whole fleet pauses for it, and a header is no reason to stop for years. None
+    when it said none, a date or no number (the backoff then decides)."""
     headers = exc.response.headers if getattr(exc, "response", None) is not None else {}
     value = (headers.get("Retry-After") or headers.get("x-sib-ratelimit-reset") or "").strip()
-    return float(value) if value.replace(".", "", 1).isdigit() else None
+    if not SECONDS.fullmatch(value):
+        return None
+    return min(float(value), app_settings.RETRY_CAP)  # a 400-digit value is inf, and capped too

@@ -11,7 +11,7 @@ from django.db import InterfaceError, OperationalError
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 
-from invitations import conf
+from invitations import conf, throttle
 from invitations.conf import app_settings
 from invitations.models import Invitation
 from invitations.redis_url import redis_client
@@ -49,11 +49,40 @@ def _redis_figures() -> dict:
     try:
         with _client(app_settings.REDIS_URL).pipeline() as pipe:
             channel_key = app_settings.KEY_PREFIX + app_settings.CHANNEL
-            beat, depth = pipe.get(app_settings.HEARTBEAT_KEY).zcard(channel_key).execute()
+            pipe.get(app_settings.HEARTBEAT_KEY).zcard(channel_key).pttl(_pause_key())
+            beat, depth, pause = pipe.execute()
     except redis.RedisError:
-        return {"redis": "unavailable", "worker_heartbeat_age": None, "queue_depth": None}
+        return {
+            "redis": "unavailable",
+            "worker_heartbeat_age": None,
+            "queue_depth": None,
+            "provider_pause": None,
+        }
     age = round(time.time() - float(beat), 1) if beat else None
-    return {"redis": "ok", "worker_heartbeat_age": age, "queue_depth": depth}
+    return {
+        "redis": "ok",
+        "worker_heartbeat_age": age,
+        "queue_depth": depth,
+        "provider_pause": _seconds(pause),
+    }
+
+
+def provider_pause() -> float | None:
+    """Seconds left of the pause a provider's "too many" put on every worker; None when no pause
+    holds or Redis cannot tell. A paused fleet is healthy: mail waits, nothing is lost."""
+    try:
+        return _seconds(_client(app_settings.REDIS_URL).pttl(_pause_key()))
+    except redis.RedisError:
+        return None
+
+
+def _pause_key() -> str:
+    return throttle.pause_key(app_settings.KEY_PREFIX)
+
+
+def _seconds(pttl: int) -> float | None:
+    """A PTTL in seconds; None for a key that is missing (-2) or has no expiry (-1)."""
+    return round(pttl / 1000, 1) if pttl > 0 else None
 
 
 def worker_process() -> str:

@@ -2,8 +2,8 @@
 
 import contextlib
 import logging
+import secrets
 import smtplib
-from email.utils import make_msgid
 
 from anymail.backends.base import AnymailBaseBackend
 from django.conf import settings
@@ -71,6 +71,12 @@ def _domain() -> str:
     return settings.DEFAULT_FROM_EMAIL.rpartition("@")[2].strip("> ") or "localhost"
 
 
+def message_id() -> str:
+    """A Message-ID of 128 random bits on the domain of DEFAULT_FROM_EMAIL. Not make_msgid():
+    it writes the time, the worker's PID and (without a domain) its host name into every mail."""
+    return f"<{secrets.token_hex(16)}@{_domain()}>"
+
+
 class ReusableMailer:
     """One connection to the default mailer, kept open across messages; one the server closed
     while idle is reopened once, transparently."""
@@ -88,19 +94,21 @@ class ReusableMailer:
 
     def send(self, message: EmailMultiAlternatives) -> str:
         """Send `message`; return its id as the provider knows it (for SMTP, its Message-ID)."""
-        reused = self.connection is not None
-        try:
-            self._send(message)
-        except smtplib.SMTPServerDisconnected:
-            self.close()
-            if not reused:
+        while True:
+            reused = self.connection is not None
+            try:
+                self._send(message)
+            except smtplib.SMTPServerDisconnected:
+                self.close()
+                if not reused:
+                    raise
+                continue  # a kept connection the server dropped: once more, on a new one
+            except (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused, ValueError):
+                raise  # the server answered: the connection is still good
+            except Exception:
+                self.close()  # state unknown (timeout, reset): start afresh next time
                 raise
-            self._send(message)
-        except (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused, ValueError):
-            raise  # the server answered: the connection is still good
-        except Exception:
-            self.close()  # state unknown (timeout, reset): start afresh next time
-            raise
+            break
 
         status = getattr(message, "anymail_status", None)  # an HTTP provider's own id
         return (status.message_id or "") if status else message.extra_headers.get("Message-ID", "")
@@ -108,13 +116,21 @@ class ReusableMailer:
     def _send(self, message: EmailMultiAlternatives) -> None:
         self._connect()
         if not isinstance(self.connection, AnymailBaseBackend):  # our own id, for the webhooks
-            message.extra_headers.setdefault("Message-ID", make_msgid(domain=_domain()))
+            message.extra_headers.setdefault("Message-ID", message_id())
         self.connection.send_messages([message])
 
     def _connect(self) -> None:
+        """Open a connection unless one is kept. Kept only once open: a backend whose open()
+        failed would open and close a connection of its own for every message after."""
         if self.connection is None:
-            self.connection = default_backend()
-            self.connection.open()  # opened here, send_messages() leaves it open
+            connection = default_backend()
+            try:
+                connection.open()  # opened here, send_messages() leaves it open
+            except Exception:
+                with contextlib.suppress(Exception):
+                    connection.close()  # what a half-done open() left (connected, no login)
+                raise
+            self.connection = connection
 
     def close(self) -> None:
         connection, self.connection = self.connection, None

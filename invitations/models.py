@@ -45,17 +45,29 @@ class InvitationQuerySet(models.QuerySet):
         """Pending invitations that may be sent now."""
         return self.filter(status=Invitation.Status.PENDING, next_attempt_at__lte=now)
 
+    def unsuppressed(self) -> "InvitationQuerySet":
+        """Invitations whose address has not bounced or complained."""
+        return self.filter(~models.Exists(_suppressions_of_address()))
+
     def claim_due(self, pks: Sequence[int], *, worker: str, now: datetime) -> list["Invitation"]:
         """Mark the due invitations among `pks` as being sent by `worker`; return them in that order.
 
+        A due invitation whose address is suppressed is not claimed but closed (pending ->
+        bounced or complained, as the suppression says, with the reason in `last_error`) and
+        returned with that status: whoever queued it (an admin's retry, a row older than the
+        complaint), it is not mailed.
+
         Atomic: of workers claiming a row at once, one gets it (PostgreSQL skips rows another
         is locking; SQLite's IMMEDIATE transactions run one at a time). A batch takes one
-        SELECT, which also reads the senders, and one UPDATE.
+        SELECT, which also reads the senders and the suppressions, and one UPDATE.
         """
         pks, sending = list(dict.fromkeys(pks)), Invitation.Status.SENDING
         with transaction.atomic(using=self.db):
             due = self.due(now).filter(pk__in=pks).select_related("sender")  # the mail names them
-            claimed = list(due.select_for_update(skip_locked=True, of=("self",)))
+            due = due.annotate(suppressed_as=models.Subquery(_suppressions_of_address().values("reason")[:1]))
+            rows = list(due.select_for_update(skip_locked=True, of=("self",)))
+            claimed = [invitation for invitation in rows if not invitation.suppressed_as]
+            self._close_suppressed([invitation for invitation in rows if invitation.suppressed_as])
             self.filter(pk__in=[invitation.pk for invitation in claimed]).update(
                 status=sending,
                 claimed_at=now,
@@ -66,7 +78,21 @@ class InvitationQuerySet(models.QuerySet):
             invitation.status, invitation.claimed_at, invitation.claimed_by = sending, now, worker
             invitation.attempts += 1
         order = {pk: index for index, pk in enumerate(pks)}
-        return sorted(claimed, key=lambda invitation: order[invitation.pk])
+        return sorted(rows, key=lambda invitation: order[invitation.pk])
+
+    def _close_suppressed(self, invitations: list["Invitation"]) -> None:
+        """pending -> bounced or complained, for invitations whose address is suppressed."""
+        if not invitations:
+            return
+        found = Suppression.objects.filter(email__in={invitation.email.lower() for invitation in invitations})
+        notes = {suppression.email: suppression.explanation() for suppression in found}
+        for invitation in invitations:
+            invitation.status = invitation.suppressed_as
+            note = notes.get(invitation.email.lower(), invitation.suppressed_as)  # lifted meanwhile
+            invitation.last_error = f"not sent: the address {note}"
+            self.filter(pk=invitation.pk, status=Invitation.Status.PENDING).update(
+                status=invitation.status, last_error=invitation.last_error
+            )
 
     def release(self, pks: Sequence[int], *, worker: str) -> int:
         """Hand claims of `worker` that it never used back, for the sweep to publish at once."""
@@ -176,6 +202,11 @@ class Invitation(models.Model):
 
     def is_expired(self, now: datetime | None = None) -> bool:
         return self.status == self.Status.SENT and self.expires <= (now or timezone.now())
+
+
+def _suppressions_of_address() -> models.QuerySet:
+    """The suppression of an invitation's address, in a subquery: matched lowercased, as stored."""
+    return Suppression.objects.filter(email=Lower(models.OuterRef("email")))
 
 
 class Suppression(models.Model):

@@ -11,7 +11,7 @@ import contextlib
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import redis
 from django.core.exceptions import ImproperlyConfigured
@@ -105,6 +105,13 @@ def channel_layer_host(url: str, **options) -> dict:
 
 
 def _without_password(url: str) -> str:
-    scheme, _, rest = url.partition("://")
-    _, at, hosts = rest.partition("@")
-    return f"{scheme}://***@{hosts}" if at else url
+    """`url` for an error message: the master's password (user info) and any password in the
+    query (`sentinel_password`, `password`) as ***."""
+    parts = urlsplit(url)
+    hosts = parts.netloc.rpartition("@")[2]
+    netloc = f"***@{hosts}" if "@" in parts.netloc else hosts
+    query = [
+        (name, "***" if "password" in name.lower() else value)
+        for name, value in parse_qsl(parts.query, keep_blank_values=True)
+    ]
+    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, safe="*"), parts.fragment))

@@ -133,12 +133,13 @@ def invitations_create_many(
 
 def invitations_requeue(*, ids: list[int], statuses: list[str]) -> int:
     """Queue those of the invitations whose status is in `statuses` for a fresh send (new key,
-    attempts reset), unless their address has another open one; return how many."""
+    attempts reset), unless their address has another open one or is suppressed; return how many."""
     queued = []
     for invitation_id in ids:
         try:
             with transaction.atomic():
-                changed = Invitation.objects.filter(pk=invitation_id, status__in=statuses).update(
+                requeueable = Invitation.objects.unsuppressed().filter(pk=invitation_id, status__in=statuses)
+                changed = requeueable.update(
                     status=Status.PENDING,
                     attempts=0,
                     last_error="",

@@ -44,6 +44,11 @@ return 0
 """
 
 
+def pause_key(prefix: str) -> str:
+    """The key whose time to live is the provider's pause of the whole fleet."""
+    return f"{prefix}:invitations:pause"
+
+
 def parse_rate(text: str) -> float:
     """`14/s`, `600/m` or `3000/h` as the microseconds between two mails; ValueError otherwise."""
     match = RATE.fullmatch(text)
@@ -57,7 +62,7 @@ class SendGate:
 
     def __init__(self, *, rate: str | None, redis_url: str, prefix: str) -> None:
         self.redis = redis_client(redis_url, socket_timeout=5, socket_connect_timeout=2)
-        self.keys = [f"{prefix}:invitations:rate", f"{prefix}:invitations:pause"]
+        self.keys = [f"{prefix}:invitations:rate", pause_key(prefix)]
         self.interval = parse_rate(rate) if rate else 0.0
         self.turn = self.redis.register_script(TURN)
 

@@ -27,6 +27,7 @@ def _board(request: HttpRequest, status: int = 200, **context) -> HttpResponse:
         "bulk_form": BulkInvitationForm(),
         "invitations": Invitation.objects.select_related("sender")[:RECENT],
         "live_path": "/" + app_settings.WEBSOCKET_PATH.lstrip("/"),
+        "provider_pause": health.provider_pause(),
         **context,
     }
     return render(request, "invitations/list.html", context, status=status)

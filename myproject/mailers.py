@@ -1,5 +1,6 @@
 """Turn EMAIL_URL into Django 6.1's MAILERS setting: SMTP, console and file mail through
-django-environ's parser, the HTTP APIs of e-mail providers through django-anymail."""
+django-environ's parser (SMTP through the app's backend, which greets the server as the site),
+the HTTP APIs of e-mail providers through django-anymail."""
 
 from urllib.parse import unquote, urlparse
 
@@ -7,6 +8,8 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+# Django's SMTP backend, greeting the server as the site (INVITATIONS["EHLO_NAME"]).
+APP_SMTP_BACKEND = "invitations.backends.SMTPBackend"
 DJANGO_SCHEMES = ("smtp", "smtp+tls", "smtp+ssl", "consolemail", "filemail", "memorymail", "dummymail")
 # scheme -> anymail backend, and the backend option the URL's user part carries.
 ANYMAIL_SCHEMES = {
@@ -42,6 +45,7 @@ def mailers_from_url(url: str, *, timeout: float, api_url: str | None = None) ->
             "use_ssl": config.get("EMAIL_USE_SSL", False),
             "timeout": timeout,
         }
+        backend = APP_SMTP_BACKEND
     elif backend.endswith("filebased.EmailBackend"):
         # django-environ drops the leading "/" of filemail:///abs/path; keep the path as written.
         options = {"file_path": urlparse(url).path or config["EMAIL_FILE_PATH"]}

@@ -152,6 +152,7 @@ INVITATION_SETTINGS = {
     "EXPIRY_DAYS": env.int,
     "RATE_LIMIT": env.int,
     "SEND_RATE": env.str,
+    "EHLO_NAME": env.str,
 }
 INVITATIONS = {
     "SITE_URL": env.str("SITE_URL", default="http://127.0.0.1:8000"),

@@ -1,5 +1,7 @@
 """Delivery's part in the provider's world: message ids, "too many" answers, the fleet's pace."""
 
+import os
+import re
 import smtplib
 from datetime import timedelta
 
@@ -12,6 +14,7 @@ from invitations import delivery, mail
 from invitations.delivery import DeliveryOutcome
 from invitations.models import Invitation
 from tests.test_delivery import FailingMailer, row
+from tests.test_failures import api_error
 
 pytestmark = pytest.mark.django_db
 Status = Invitation.Status
@@ -47,6 +50,18 @@ def test_the_message_id_sent_is_kept_on_the_row_for_the_providers_webhooks(mailo
     assert row(invitation).message_id.endswith("@localhost>")  # DEFAULT_FROM_EMAIL's domain
 
 
+def test_the_message_id_is_random_on_the_senders_domain_and_says_nothing_of_the_worker(settings, mailoutbox):
+    settings.DEFAULT_FROM_EMAIL = "The team <team@example.com>"
+    invitations = [Invitation.objects.create(email=f"{name}@example.com") for name in "ab"]
+
+    deliver([i.pk for i in invitations])
+
+    ids = [message.message()["Message-ID"] for message in mailoutbox]
+    assert all(re.fullmatch(r"<[0-9a-f]{32}@example\.com>", message_id) for message_id in ids), ids
+    assert not any(str(os.getpid()) in message_id for message_id in ids)  # make_msgid() put it there
+    assert ids[0] != ids[1]
+
+
 def test_too_many_pauses_the_fleet_for_the_providers_time_and_costs_no_attempt():
     invitations = [Invitation.objects.create(email=f"{name}@example.com") for name in "abc"]
     gate = FakeGate(limited=False)
@@ -63,6 +78,25 @@ def test_too_many_pauses_the_fleet_for_the_providers_time_and_costs_no_attempt()
     assert row(first).next_attempt_at > timezone.now()
     [pause] = gate.pauses
     assert 0 < pause <= 10
+
+
+def test_a_greylisting_server_costs_attempts_pauses_no_one_and_the_row_fails_in_the_end(settings):
+    settings.INVITATIONS = {**settings.INVITATIONS, "MAX_ATTEMPTS": 3}
+    invitation = Invitation.objects.create(email="ada@example.com")
+    gate = FakeGate(limited=False)
+    reply = (451, b"4.7.1 Greylisted, please try again later")
+    greylisted = FailingMailer(smtplib.SMTPRecipientsRefused({"ada@example.com": reply}))
+
+    outcomes = []
+    for _ in range(3):
+        outcomes.append(deliver([invitation.pk], mailer=greylisted, gate=gate)[invitation.pk])
+        Invitation.objects.filter(pk=invitation.pk).update(next_attempt_at=timezone.now())  # backoff over
+
+    assert outcomes == [DeliveryOutcome.RETRY, DeliveryOutcome.RETRY, DeliveryOutcome.FAILED]
+    assert gate.pauses == []  # the other workers never stopped
+    failed = row(invitation)
+    assert (failed.status, failed.attempts) == (Status.FAILED, 3)
+    assert failed.last_error == "SMTP 451 4.7.1 Greylisted, please try again later"
 
 
 def test_under_a_send_rate_each_invitation_is_claimed_only_once_its_turn_came(mailoutbox):
@@ -104,3 +138,18 @@ def test_a_retry_after_from_the_provider_sets_the_next_attempt(monkeypatch):
 
     wait = row(invitation).next_attempt_at - timezone.now()
     assert timedelta(seconds=28) < wait <= timedelta(seconds=30)
+
+
+def test_a_retry_after_of_years_pauses_the_fleet_no_longer_than_the_retry_cap(settings):
+    settings.INVITATIONS = {**settings.INVITATIONS, "RETRY_CAP": 60}
+    invitations = [Invitation.objects.create(email=f"{name}@example.com") for name in "ab"]
+    gate = FakeGate(limited=False)
+    forever = FailingMailer(api_error(429, {"Retry-After": "9" * 400}))  # once crashed the worker
+
+    outcomes = deliver([i.pk for i in invitations], mailer=forever, gate=gate)
+
+    assert list(outcomes.values()) == [DeliveryOutcome.RETRY, DeliveryOutcome.RELEASED]
+    wait = row(invitations[0]).next_attempt_at - timezone.now()
+    assert timedelta(seconds=58) < wait <= timedelta(seconds=60)
+    [pause] = gate.pauses
+    assert 58 < pause <= 60

@@ -36,9 +36,13 @@ def test_smtp_failures_are_permanent_or_transient_as_their_code_says(exc, perman
 @pytest.mark.parametrize(
     "reply",
     [
-        (454, b"Throttling failure: Maximum sending rate exceeded."),
-        (421, b"4.7.0 Try again later, closing connection."),
+        (454, b"Throttling failure: Maximum sending rate exceeded."),  # Amazon SES
+        (454, b"Throttling failure: Daily message quota exceeded."),
+        (421, b"4.7.0 Our system has detected an unusual rate of unsolicited mail"),  # Gmail
         (451, b"4.7.1 Too many messages, slow down"),
+        (421, b"4.3.0 Rate limit exceeded, try again later"),
+        (451, b"4.7.1 Ratelimit reached for this sender"),
+        (421, b"4.7.0 Sending rate-limited"),
     ],
 )
 def test_smtp_too_many_is_a_throttle_that_costs_no_attempt(reply):
@@ -47,8 +51,24 @@ def test_smtp_too_many_is_a_throttle_that_costs_no_attempt(reply):
     assert (failure.permanent, failure.throttled) == (False, True)
 
 
-def test_an_smtp_421_that_says_nothing_of_rates_is_only_transient():
-    assert classify(smtplib.SMTPResponseException(421, b"closing channel")).throttled is False
+@pytest.mark.parametrize(
+    "reply",
+    [
+        (421, b"closing channel"),
+        (451, b"4.7.1 Greylisted, please try again later"),  # postgrey and friends
+        (450, b"4.2.0 Recipient address rejected: Greylisted, see http://postgrey.example/"),
+        (421, b"4.7.0 Try again later, closing connection."),  # no word of a rate
+        (451, b"4.3.0 Temporary failure, please use a separate relay"),  # "sepa-rate"
+        (451, b"4.7.1 Service unavailable - accurate DNS needed, try again later"),  # "accu-rate"
+        (451, b"4.3.0 Unlimited storage coming soon"),  # "un-limit-ed"
+        (550, b"5.7.1 Sending rate exceeded"),  # permanent: not a pause, a failure
+    ],
+)
+def test_an_smtp_refusal_that_says_nothing_of_rates_is_a_retry_of_that_recipient(reply):
+    failure = classify(smtplib.SMTPResponseException(*reply))
+
+    assert failure.throttled is False
+    assert failure.permanent is (reply[0] >= 500)
 
 
 @pytest.mark.parametrize(
@@ -84,3 +104,27 @@ def test_a_provider_timeout_is_retried():
 
 def test_brevos_own_rate_limit_header_says_how_long_to_wait():
     assert classify(api_error(429, {"x-sib-ratelimit-reset": "12"})).retry_after == 12.0
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        (451, b"4.5.3 Too many recipients"),
+        (451, b"4.2.2 Mailbox over its limit"),
+    ],
+)
+def test_an_enhanced_code_about_the_recipient_or_message_is_never_the_providers_pace(reply):
+    assert classify(smtplib.SMTPResponseException(*reply)).throttled is False
+
+
+@pytest.mark.parametrize(
+    ("value", "wait"),
+    [("999999999", 600.0), ("9" * 400, 600.0), ("120", 120.0), ("1.5", 1.5)],
+)
+def test_a_retry_after_is_capped_at_the_longest_retry_delay(value, wait):
+    assert classify(api_error(429, {"Retry-After": value})).retry_after == wait
+
+
+@pytest.mark.parametrize("value", ["soon", "-5", "1e9", "nan", "inf", "", "٣"])
+def test_a_retry_after_that_is_no_number_of_seconds_counts_as_none(value):
+    assert classify(api_error(429, {"Retry-After": value})).retry_after is None

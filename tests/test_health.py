@@ -1,6 +1,7 @@
 """/healthz against the local Redis (DB 13, this run's own key prefix)."""
 
 import copy
+import re
 import time
 from datetime import timedelta
 
@@ -12,6 +13,7 @@ from django.utils import timezone
 
 from invitations.conf import app_settings
 from invitations.models import Invitation, InvitationQuerySet
+from invitations.throttle import send_gate
 from myproject import settings as project_settings
 from tests.redis_server import require_redis
 
@@ -25,6 +27,7 @@ KEYS = {
     "oldest_pending_age",
     "worker_heartbeat_age",
     "queue_depth",
+    "provider_pause",
     "healthy",
 }
 
@@ -78,6 +81,7 @@ def test_healthy_pipeline_reports_its_figures(client, heartbeat):
     assert (report["pending"], report["failed"], report["queue_depth"]) == (2, 1, 2)
     assert 120 <= report["oldest_pending_age"] < 180
     assert 0 <= report["worker_heartbeat_age"] < 5
+    assert report["provider_pause"] is None
 
 
 def test_empty_queue_has_no_oldest_pending_age(client, heartbeat):
@@ -119,6 +123,7 @@ def test_redis_down_is_unhealthy(client, redis_client, settings):
     report = response.json()
     assert set(report) == KEYS
     assert (report["redis"], report["worker"], report["queue_depth"]) == ("unavailable", "missing", None)
+    assert report["provider_pause"] is None
     assert report["database"] == "ok"
 
 
@@ -136,3 +141,24 @@ def test_database_down_is_unhealthy(client, heartbeat, monkeypatch):
     report = response.json()
     assert (report["database"], report["pending"], report["failed"]) == ("unavailable", None, None)
     assert report["redis"] == "ok"
+
+
+def test_a_providers_pause_is_shown_to_ops_and_staff_and_the_fleet_stays_healthy(
+    client, staff_client, heartbeat, settings
+):
+    heartbeat()
+    send_gate().pause(90)  # as a worker does when the provider says "too many"
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    report = response.json()
+    assert report["healthy"] is True
+    assert 85 < report["provider_pause"] <= 90
+    page = staff_client.get("/invites/").content.decode()
+    assert "Sending is paused: the mail provider asked to slow down." in page
+    assert re.search(r"Invitations go out again in (89|90) s\.", page)
+
+
+def test_the_board_says_nothing_of_a_pause_when_none_holds(staff_client, redis_client):
+    assert "Sending is paused" not in staff_client.get("/invites/").content.decode()

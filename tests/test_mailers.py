@@ -8,7 +8,7 @@ from django.core.mail import mailers
 
 from myproject.mailers import mailers_from_url
 
-SMTP = "django.core.mail.backends.smtp.EmailBackend"
+SMTP = "invitations.backends.SMTPBackend"  # Django's, greeting the server as the site
 
 
 def test_console_url_configures_the_console_backend():

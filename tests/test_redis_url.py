@@ -76,3 +76,19 @@ def test_the_error_for_a_malformed_sentinel_url_does_not_show_its_password():
     with pytest.raises(ImproperlyConfigured) as error:
         parse_sentinel_url("redis+sentinel://:hunter2@s1/")
     assert "hunter2" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis+sentinel://s1:26379/?sentinel_password=hunter2",
+        "redis+sentinel://:hunter1@s1/?sentinel_password=hunter2&socket_timeout=1",
+        "redis+sentinel://s1/primary/zero?password=hunter2",
+    ],
+)
+def test_the_error_for_a_malformed_sentinel_url_shows_no_password_of_the_sentinels_either(url):
+    with pytest.raises(ImproperlyConfigured) as error:
+        parse_sentinel_url(url)
+
+    assert "hunter" not in str(error.value)
+    assert "redis+sentinel://" in str(error.value)  # the rest of the URL is there to fix it

@@ -32,6 +32,7 @@ class RecordingHandler:
     """Accepts mail and records it; `replies` maps an address to a forced SMTP reply."""
 
     received: list[Received] = field(default_factory=list)
+    greetings: list[str] = field(default_factory=list)  # the EHLO name of each session, in order
     replies: dict[str, str] = field(default_factory=dict)
     default_reply: str | None = None
     stall_seconds: float = 0.0
@@ -41,6 +42,8 @@ class RecordingHandler:
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
         session.host_name = hostname
+        with self.lock:
+            self.greetings.append(hostname)
         return [*responses[:-1], "250-PIPELINING", responses[-1]]  # as providers do: the product pipelines
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
@@ -68,8 +71,11 @@ class RecordingHandler:
             return [address for mail in self.received for address in mail.recipients]
 
 
-def start_smtp_server(port: int) -> tuple[Controller, RecordingHandler]:
-    handler = RecordingHandler(port=port)
+def start_smtp_server(
+    port: int, handler: RecordingHandler | None = None
+) -> tuple[Controller, RecordingHandler]:
+    """Serve on `port`; pass the `handler` of a server stopped before to restart it."""
+    handler = handler or RecordingHandler(port=port)
     controller = Controller(handler, hostname="127.0.0.1", port=port, ready_timeout=10)
     controller.start()
     return controller, handler

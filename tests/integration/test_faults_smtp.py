@@ -9,8 +9,8 @@ Status = Invitation.Status
 
 
 def test_smtp_451_is_retried_with_bounded_attempts_until_the_server_accepts(fault_stack, smtp):
-    smtp.default_reply = "451 4.7.1 try later"
-    fault_stack.start_worker()
+    smtp.default_reply = "451 4.7.1 Greylisted, please try again later"  # greylisting, not a rate limit
+    worker = fault_stack.start_worker()
     emails = addresses("busy", 10)
     services.invitations_create_many(emails=emails, sender=None)
     wait_for(
@@ -19,6 +19,7 @@ def test_smtp_451_is_retried_with_bounded_attempts_until_the_server_accepts(faul
         message="a second attempt for every invitation",
     )
     assert smtp.received == []
+    assert "provider said too many" not in worker.output()  # no worker paused the others
 
     smtp.default_reply = None
 
@@ -31,6 +32,7 @@ def test_smtp_451_is_retried_with_bounded_attempts_until_the_server_accepts(faul
 
 def test_smtp_550_fails_that_address_after_one_attempt_and_sends_the_others(fault_stack, smtp):
     smtp.replies["nobody@example.com"] = "550 5.1.1 no such user"
+    fault_stack.env["SITE_URL"] = "https://invites.example.com"
     fault_stack.start_worker()
     emails = addresses("ok", 5)
 
@@ -44,6 +46,8 @@ def test_smtp_550_fails_that_address_after_one_attempt_and_sends_the_others(faul
     assert result.lost == []
     assert result.duplicates == {}
     assert result.unexpected == []
+    # The worker greeted the server as the site (EHLO), not as "localhost".
+    assert set(smtp.greetings) == {"invites.example.com"}
 
 
 def test_stalled_smtp_attempt_is_cut_off_by_the_timeout_and_retried(fault_stack, smtp):

@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from invitations import services
+from invitations import services, throttle
 from invitations.models import Invitation, Suppression
 from tests.integration.fake_provider import FakeProvider
 from tests.integration.provider_webhooks import brevo_event, postmark_event
@@ -130,6 +130,7 @@ def test_the_providers_refusals_errors_and_stalls_are_failed_or_retried_as_they_
 
 def test_too_many_pauses_every_worker_for_the_retry_after_and_costs_no_attempt(fault_stack, provider):
     provider.default_reply, provider.retry_after = "throttle", 3
+    fault_stack.env["INVITATION_RETRY_CAP"] = "5"  # the pause is the Retry-After, this long at most
     for name in ("worker-1", "worker-2"):
         fault_stack.start_worker(name)
     services.invitations_create_many(emails=[f"p{n}@example.com" for n in range(12)], sender=None)
@@ -141,4 +142,18 @@ def test_too_many_pauses_every_worker_for_the_retry_after_and_costs_no_attempt(f
     told = min(answered for _, answered, status in provider.calls if status == 429)
     # Told "too many", the fleet waited out the provider's 3 s instead of each worker trying.
     assert [began for began, _, _ in provider.calls if told + 0.5 < began < told + 2.5] == []
+    assert set(Invitation.objects.values_list("attempts", flat=True)) == {1}
+
+
+def test_a_retry_after_of_years_pauses_the_fleet_for_the_retry_cap_only(fault_stack, provider, redis_client):
+    provider.default_reply, provider.retry_after = "throttle", 999_999_999  # 31.7 years
+    fault_stack.env["INVITATION_RETRY_CAP"] = "2"
+    fault_stack.start_worker()
+    services.invitations_create_many(emails=["p0@example.com", "p1@example.com"], sender=None)
+
+    pause_key = throttle.pause_key(fault_stack.env["CHANNEL_PREFIX"])
+    pause = wait_for(lambda: redis_client.pttl(pause_key) > 0 and redis_client.pttl(pause_key), timeout=20)
+    assert pause <= 2000  # milliseconds: RETRY_CAP, not 999,999,999 s
+    provider.default_reply = "ok"
+    wait_for(lambda: len(provider.recipients()) == 2, timeout=15, message="both sent after the capped pause")
     assert set(Invitation.objects.values_list("attempts", flat=True)) == {1}
