@@ -61,8 +61,9 @@ class InvitationForm(forms.ModelForm):
     def save(self, commit: bool = True) -> Invitation:
         if not commit:
             raise ValueError("InvitationForm.save() always commits: the row is the outbox.")
-        email = self.cleaned_data["email"]  # screened by clean()
-        self.instance = services.invitation_create(email=email, sender=self.sender, screened=True)
+        # Screened again under the sender's lock: clean() answered with a clear message, but a
+        # request of the same sender may have used the hour's last invitation since.
+        self.instance = services.invitation_create(email=self.cleaned_data["email"], sender=self.sender)
         return self.instance
 
 

@@ -89,16 +89,16 @@ def _is_valid_email(email: str) -> bool:
     return len(email) <= Invitation._meta.get_field("email").max_length
 
 
-def invitation_create(*, email: str, sender: AbstractBaseUser | None, screened: bool = False) -> Invitation:
+def invitation_create(*, email: str, sender: AbstractBaseUser | None) -> Invitation:
     """Save a pending invitation and wake a worker once the transaction commits. Raises
     InvitationRefused when the screen refuses the address, IntegrityError when a concurrent
-    request invited it a moment ago (the caller's transaction stays usable). `screened`: the
-    caller has just screened this address (InvitationForm.clean does)."""
-    if not screened:
+    request of another sender invited it a moment ago (the caller's transaction stays usable).
+    Screened again here, under the sender's lock, whatever a form said a moment before."""
+    with transaction.atomic():
+        _lock_sender(sender)
         [(email, result)] = invitations_screen(emails=[email], sender=sender)
         if result != BulkResult.QUEUED:
             raise InvitationRefused(f"{email}: {result}", code=result)
-    with transaction.atomic():
         invitation = Invitation.objects.create(email=email, sender=sender, published_at=timezone.now())
     transaction.on_commit(
         lambda: queue.invitations_publish_soon(
@@ -113,17 +113,28 @@ def invitations_create_many(
 ) -> list[tuple[str, BulkResult]]:
     """Invite many addresses at once, inserted in bulk and published together after commit;
     return each address with what happened to it."""
-    results = invitations_screen(emails=emails, sender=sender)
-    now = timezone.now()
-    rows = [
-        Invitation(email=email, sender=sender, created=now, published_at=now)
-        for email, result in results
-        if result == BulkResult.QUEUED
-    ]
     with transaction.atomic():
+        _lock_sender(sender)
+        results = invitations_screen(emails=emails, sender=sender)
+        now = timezone.now()
+        rows = [
+            Invitation(email=email, sender=sender, created=now, published_at=now)
+            for email, result in results
+            if result == BulkResult.QUEUED
+        ]
         ids = [row.pk for row in Invitation.objects.bulk_create(rows, batch_size=500)]
         transaction.on_commit(lambda: queue.invitations_publish(invitation_ids=ids))
     return results
+
+
+def _lock_sender(sender: AbstractBaseUser | None) -> None:
+    """Hold the sender's user row until the transaction ends, so that one sender's screen and
+    insert run one request at a time: eight bulk POSTs at once each counted the same hour's
+    quota and inserted 800 rows against a limit of 100. PostgreSQL locks the row; SQLite's
+    IMMEDIATE transactions (myproject's settings) already let one writer in at a time."""
+    if sender is not None and sender.pk:
+        users = sender._meta.model._default_manager.select_for_update().filter(pk=sender.pk)
+        list(users.values_list("pk", flat=True))
 
 
 def invitations_requeue(*, ids: list[int], statuses: list[str]) -> int:

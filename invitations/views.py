@@ -66,6 +66,9 @@ def invitation_new(request: HttpRequest) -> HttpResponse:
             invitation = form.save()
         except IntegrityError:  # the same address submitted twice at once
             form.add_error("email", "This address already has an open invitation.")
+        except services.InvitationRefused:  # the sender's concurrent request took the last of the hour
+            form = InvitationForm(request.POST, sender=request.user)
+            form.is_valid()  # now says why
         else:
             messages.success(request, f"Invitation to {invitation.email} queued for sending.")
             return redirect("invitations:list")
