@@ -1,12 +1,13 @@
 """Invitation logic: screen and create (one or many), and the admin's resend, retry, revoke and lift."""
 
 import contextlib
+import re
 from datetime import timedelta
 from enum import StrEnum
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
+from django.core.validators import EmailValidator
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.encoding import punycode
@@ -32,13 +33,45 @@ class InvitationRefused(ValidationError):
     """The screen said no; `code` is the BulkResult that says why."""
 
 
+# RFC 5322's dot-atom: a local part that needs no quotes (Django's EmailValidator, unquoted).
+DOT_ATOM = re.compile(r"[-!#$%&'*+/=?^_`{}|~0-9A-Z]+(\.[-!#$%&'*+/=?^_`{}|~0-9A-Z]+)*", re.IGNORECASE)
+QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
+
+
 def normalize_email(email: str) -> str:
-    """One mailbox, one address: whitespace stripped, the domain lowercased and written in its
-    ASCII (IDNA) form, so `user@bücher.example` and `user@xn--bcher-kva.example` are one."""
+    """One mailbox, one address: whitespace stripped, quotes that are not needed dropped
+    (`"first"@` and `"\\first"@` are `first@`), the domain lowercased and written in its ASCII
+    (IDNA) form, so `user@bücher.example` and `user@xn--bcher-kva.example` are one."""
     local, _, domain = email.strip().rpartition("@")
     with contextlib.suppress(UnicodeError):  # not a valid IDN: left for the validator to refuse
         domain = punycode(domain.lower())
-    return f"{local}@{domain.lower()}" if local else email.strip()
+    return f"{unquoted_local_part(local)}@{domain.lower()}" if local else email.strip()
+
+
+def unquoted_local_part(local: str) -> str:
+    """`"first"` and `"\\first"` as `first`; a local part that needs its quotes stays as it is
+    (and the screen refuses it)."""
+    match = QUOTED.fullmatch(local)
+    if match is None:
+        return local
+    plain = re.sub(r"\\(.)", r"\1", match.group(1))
+    return plain if DOT_ATOM.fullmatch(plain) else local
+
+
+class InvitableEmailValidator(EmailValidator):
+    """Django's validator without the spellings that let one mailbox be written many ways or
+    point at a host rather than a domain: no quoted local part (normalize_email drops quotes
+    that are not needed), no address literal (`x@[127.0.0.1]`), no dotless domain
+    (`x@localhost`)."""
+
+    user_regex = re.compile(rf"^{DOT_ATOM.pattern}\Z", re.IGNORECASE)
+    domain_allowlist = []
+
+    def validate_domain_part(self, domain_part: str) -> bool:
+        return bool(self.domain_regex.match(domain_part))
+
+
+validate_invitable_email = InvitableEmailValidator()
 
 
 def rate_quota(*, sender: AbstractBaseUser | None) -> int | None:
@@ -83,7 +116,7 @@ def suppression_notes(*, emails: list[str]) -> dict[str, str]:
 
 def _is_valid_email(email: str) -> bool:
     try:
-        validate_email(email)
+        validate_invitable_email(email)
     except ValidationError:
         return False
     return len(email) <= Invitation._meta.get_field("email").max_length

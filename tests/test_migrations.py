@@ -40,3 +40,39 @@ def test_domains_take_their_idna_form_and_one_mailbox_keeps_one_open_invitation(
         plain.pk: ("Ada@example.com", "pending"),
     }
     assert "same mailbox" in Invitation.objects.get(pk=second.pk).last_error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_quotes_that_are_not_needed_go_and_one_mailbox_keeps_one_open_invitation_and_suppression(migrate):
+    before = migrate(("invitations", "0005_derived_keys"))
+    old, old_suppression = (
+        before.get_model("invitations", "Invitation"),
+        before.get_model("invitations", "Suppression"),
+    )
+    first = old.objects.create(email="first@example.com", status="sent")
+    quoted = old.objects.create(email='"first"@example.com', status="sent")
+    escaped = old.objects.create(email='"\\first"@example.com', status="accepted")
+    literal = old.objects.create(email="x@[127.0.0.1]", status="pending")
+    needed = old.objects.create(email='"a b"@example.com', status="pending")
+    old_suppression.objects.create(email="bnc@example.com", reason="bounced")
+    old_suppression.objects.create(email='"bnc"@example.com', reason="bounced")
+    old_suppression.objects.create(email='"other"@example.com', reason="complained")
+
+    after = migrate(("invitations", "0006_unquoted_local_parts"))
+
+    Invitation, Suppression = (
+        after.get_model("invitations", "Invitation"),
+        after.get_model("invitations", "Suppression"),
+    )
+    rows = {row.pk: (row.email, row.status) for row in Invitation.objects.all()}
+    assert rows == {
+        first.pk: ("first@example.com", "sent"),
+        quoted.pk: ("first@example.com", "revoked"),
+        escaped.pk: ("first@example.com", "accepted"),
+        literal.pk: ("x@[127.0.0.1]", "revoked"),
+        needed.pk: ('"a b"@example.com', "revoked"),
+    }
+    assert sorted(Suppression.objects.values_list("email", flat=True)) == [
+        "bnc@example.com",
+        "other@example.com",
+    ]
