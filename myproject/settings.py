@@ -152,6 +152,8 @@ INVITATION_SETTINGS = {
     "EXPIRY_DAYS": env.int,
     "RATE_LIMIT": env.int,
     "SEND_RATE": env.str,
+    "ACCEPT_SESSION_AGE": env.int,
+    "SESSION_PURGE_INTERVAL": env.float,
 }
 INVITATIONS = {
     "SITE_URL": env.str("SITE_URL", default="http://127.0.0.1:8000"),
