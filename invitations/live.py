@@ -2,10 +2,14 @@
 
 import logging
 import threading
+from importlib import import_module
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.utils import formats, timezone
+from django.utils.crypto import constant_time_compare
 
 from invitations.models import Invitation
 
@@ -13,6 +17,24 @@ logger = logging.getLogger(__name__)
 
 STAFF_GROUP = "invitations-staff"
 STATUS_MESSAGE_TYPE = "invitation.status"
+PERMISSION = "invitations.add_invitation"
+
+
+def board_viewer_allowed(*, user_pk, session_key: str | None) -> bool:
+    """Whether a board's socket may go on: its user still exists, is active and may invite,
+    and the session it was opened with (if any) still logs that user in: a logout, an expired
+    session or a password change ends it. Reads the session without changing it."""
+    user = get_user_model()._default_manager.filter(pk=user_pk).first()
+    if user is None or not user.has_perm(PERMISSION):  # has_perm is False for inactive users
+        return False
+    if session_key is None:
+        return True
+    session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    if session.get(SESSION_KEY) != user._meta.pk.value_to_string(user):
+        return False
+    session_hash = session.get(HASH_SESSION_KEY) or ""
+    hashes = [user.get_session_auth_hash(), *user.get_session_auth_fallback_hash()]
+    return any(constant_time_compare(session_hash, known) for known in hashes)
 
 
 def invitation_payload(invitation: Invitation) -> dict:
