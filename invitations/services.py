@@ -110,7 +110,7 @@ def invitations_screen(*, emails: list[str], sender: AbstractBaseUser | None) ->
 
 def suppression_notes(*, emails: list[str]) -> dict[str, str]:
     """The suppressed ones among `emails` (lowercased), each with what the pages say of it."""
-    found = Suppression.objects.filter(email__in={email.lower() for email in emails})
+    found = Suppression.objects.in_force().filter(email__in={email.lower() for email in emails})
     return {suppression.email: suppression.explanation() for suppression in found}
 
 
@@ -201,5 +201,6 @@ def invitations_revoke(*, ids: list[int]) -> int:
 
 
 def suppressions_lift(*, ids: list[int]) -> int:
-    """Allow the addresses to be invited again; return how many were lifted."""
-    return Suppression.objects.filter(pk__in=ids).delete()[0]
+    """Allow the addresses to be invited again; return how many were lifted. The rows stay,
+    stamped, so that a provider's replay of the old bounce does not suppress them again."""
+    return Suppression.objects.in_force().filter(pk__in=ids).update(lifted=timezone.now())
