@@ -6,6 +6,7 @@ from datetime import datetime
 from functools import wraps
 
 from anymail.signals import AnymailTrackingEvent, tracking
+from django.core import checks
 from django.db import transaction
 from django.db.models.functions import Lower
 from django.dispatch import receiver
@@ -170,3 +171,11 @@ def bad_request_on_malformed_body(view):
             return HttpResponseBadRequest("malformed webhook body")
 
     return wrapped
+
+
+@checks.register()
+def tracking_webhooks_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """invitations.W101/W102: see tracking_urls.webhooks_check."""
+    from invitations.tracking_urls import webhooks_check  # imports every provider's view
+
+    return webhooks_check()
