@@ -89,13 +89,16 @@ class InvitationSendConsumer(SyncConsumer):
 
 
 class InvitationStatusConsumer(JsonWebsocketConsumer):
-    """Pushes invitation state changes to the staff board. Refuses anyone who may not invite,
-    and closes as soon as its user may no longer see the board (logged out, deactivated, the
-    permission gone): checked again before each push."""
+    """Pushes invitation state changes to the staff board. Refuses anyone who may not invite or
+    a page of another origin, and closes as soon as its user may no longer see the board
+    (logged out, deactivated, the permission gone): checked again before each push."""
 
     def connect(self) -> None:
         user = self.scope.get("user")
-        if user is None or not user.has_perm(live.PERMISSION):
+        same_origin = live.board_origin_allowed(
+            headers=self.scope.get("headers", []), scheme=self.scope.get("scheme", "ws")
+        )
+        if user is None or not user.has_perm(live.PERMISSION) or not same_origin:
             self.close()
             return
         session = self.scope.get("session")

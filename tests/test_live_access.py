@@ -67,3 +67,47 @@ def test_a_password_change_elsewhere_closes_the_socket(staff_client, staff):
         staff.save()
 
     assert pushes_after(board_socket(staff_client), change_password) == ["websocket.close"]
+
+
+def site_socket(client, origin: str, host: str = "127.0.0.1:8000", *extra) -> WebsocketCommunicator:
+    """A socket to the whole site (myproject.asgi), opened with the staff member's cookie from `origin`."""
+    from myproject.asgi import application  # imported with the tests' static files storage
+
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    headers = [(b"origin", origin.encode()), (b"host", host.encode()), (b"cookie", cookie), *extra]
+    return WebsocketCommunicator(application, "/ws/invites/", headers=headers)
+
+
+@async_to_sync
+async def is_accepted(communicator) -> bool:
+    connected, _ = await communicator.connect()
+    await communicator.disconnect()
+    return connected
+
+
+def test_the_board_socket_opens_from_the_sites_own_origin(staff_client):
+    assert is_accepted(site_socket(staff_client, "http://127.0.0.1:8000"))
+
+
+@pytest.mark.parametrize(
+    "origin",
+    ["http://127.0.0.1:9999", "https://127.0.0.1:8000", "http://localhost:8000", "null"],
+    ids=["other-port", "other-scheme", "other-host", "opaque"],
+)
+def test_the_board_socket_is_refused_from_another_origin_of_an_allowed_host(staff_client, origin):
+    assert not is_accepted(site_socket(staff_client, origin))
+
+
+def test_behind_a_tls_proxy_the_origin_is_the_https_one(staff_client):
+    proto = (b"x-forwarded-proto", b"https")
+
+    assert is_accepted(site_socket(staff_client, "https://localhost", "localhost", proto))
+    assert not is_accepted(site_socket(staff_client, "http://localhost", "localhost", proto))
+
+
+def test_an_origin_in_csrf_trusted_origins_may_open_the_board_too(settings):
+    settings.CSRF_TRUSTED_ORIGINS = ["https://admin.example.com"]
+    headers = [(b"host", b"app.example.com")]
+
+    assert live.board_origin_allowed(headers=[*headers, (b"origin", b"https://admin.example.com")], scheme="wss")
+    assert not live.board_origin_allowed(headers=[*headers, (b"origin", b"http://admin.example.com")], scheme="wss")
