@@ -76,3 +76,22 @@ def test_quotes_that_are_not_needed_go_and_one_mailbox_keeps_one_open_invitation
         "bnc@example.com",
         "other@example.com",
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_accept_keys_that_sessions_kept_are_taken_out(migrate):
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.contrib.sessions.models import Session
+
+    migrate(("invitations", "0007_suppression_lifted"))
+    scanner, visitor, other = SessionStore(), SessionStore(), SessionStore()
+    scanner["invitation_accept_key"] = "1-" + "a" * 64
+    visitor.update({"invitation_accept_key": "2-" + "b" * 64, "_auth_user_id": "7"})
+    other["_auth_user_id"] = "8"
+    for store in (scanner, visitor, other):
+        store.create()
+
+    migrate(("invitations", "0008_forget_accept_keys_in_sessions"))
+
+    kept = {row.session_key: row.get_decoded() for row in Session.objects.all()}
+    assert kept == {visitor.session_key: {"_auth_user_id": "7"}, other.session_key: {"_auth_user_id": "8"}}
