@@ -1,15 +1,28 @@
 """Following the link: finding the invitation by its key, and accepting it exactly once."""
 
+import contextlib
+from importlib import import_module
+
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.sessions.backends.base import SessionBase
+from django.core import signing
 from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest
 from django.utils import timezone
 
 from invitations import keys, live
+from invitations.conf import app_settings
 from invitations.models import Invitation
 from invitations.signals import invitation_accepted, send_on_commit
 
 Status = Invitation.Status
+# Where the accept page keeps what finds the invitation once the link was followed, as Django's
+# PasswordResetConfirmView does (the URL then shown, logged and sent as Referer holds no key);
+# SHORT_SESSION marks a session that the link began and that ends early for that reason.
+SESSION_KEY = "invitation_accept"
+SHORT_SESSION = "invitation_accept_short"
+SESSION_SALT = "invitations.acceptance.accept_link"
 
 
 class UsernameTaken(Exception):
@@ -22,6 +35,43 @@ def invitation_for_key(*, key: str) -> Invitation:
     if invitation is None:
         raise Http404("No such invitation.")
     return invitation
+
+
+def accept_link_remember(session: SessionBase, *, key: str) -> None:
+    """Remember in the session which link was followed, never the key itself: a signed,
+    short-lived reference from which no link can be made. Mail scanners follow links without
+    cookies, one new session each: a session the link begins ends after ACCEPT_SESSION_AGE."""
+    if session.is_empty():
+        session.set_expiry(app_settings.ACCEPT_SESSION_AGE)
+        session[SHORT_SESSION] = True
+    session[SESSION_KEY] = signing.TimestampSigner(salt=SESSION_SALT).sign(keys.key_reference(key))
+
+
+def accept_link_recall(session: SessionBase) -> Invitation | None:
+    """The invitation of the link followed in this session, if it was followed recently enough
+    and is still that invitation's link; else None."""
+    value = session.get(SESSION_KEY)
+    if value is None:
+        return None
+    try:
+        signer = signing.TimestampSigner(salt=SESSION_SALT)
+        reference = signer.unsign(value, max_age=app_settings.ACCEPT_SESSION_AGE)
+    except signing.BadSignature:  # SignatureExpired included
+        return None
+    return keys.invitation_for_reference(reference)
+
+
+def accept_link_forget(session: SessionBase) -> None:
+    """Forget the link once it was used; a session it began gets the usual age for the login."""
+    session.pop(SESSION_KEY, None)
+    if session.pop(SHORT_SESSION, False):
+        session.set_expiry(None)
+
+
+def sessions_purge() -> None:
+    """Delete expired sessions, as `manage.py clearsessions` does (the workers run it)."""
+    with contextlib.suppress(NotImplementedError):  # signed cookies: the server keeps none
+        import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
 
 
 def acceptance_refusal(invitation: Invitation) -> str | None:

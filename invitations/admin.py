@@ -119,10 +119,10 @@ def _suppressed(queryset) -> int:
 class SuppressionAdmin(admin.ModelAdmin):
     """Addresses not invited again because they hard-bounced or complained."""
 
-    list_display = ["email", "reason", "detail", "created", "invitation"]
-    list_filter = ["reason", "created"]
+    list_display = ["email", "reason", "detail", "created", "invitation", "lifted"]
+    list_filter = ["reason", "created", ("lifted", admin.EmptyFieldListFilter)]
     search_fields = ["email"]
-    readonly_fields = ["email", "reason", "detail", "created", "invitation"]
+    readonly_fields = ["email", "reason", "detail", "created", "invitation", "lifted"]
     actions = ["lift"]
 
     def has_add_permission(self, request):

@@ -45,6 +45,12 @@ DEFAULTS: dict[str, object] = {
     "EXPIRY_DAYS": 7,
     # Invitations one sender may create per hour.
     "RATE_LIMIT": 100,
+    # Seconds a followed accept link is remembered in the browser's session; a session that the
+    # link began (a mail scanner's, a first visit) ends then too, instead of after two weeks.
+    "ACCEPT_SESSION_AGE": 3600,
+    # Each worker deletes expired sessions this often (seconds), as `clearsessions` does;
+    # 0: never (the host runs clearsessions itself).
+    "SESSION_PURGE_INTERVAL": 300.0,
     # Mails per second, minute or hour for the whole fleet ("14/s", "3000/h"); None: no limit.
     "SEND_RATE": None,
     # After SIGTERM, how long the web process answers the requests in flight (seconds): under

@@ -87,13 +87,21 @@ class InvitationSendConsumer(SyncConsumer):
 
 
 class InvitationStatusConsumer(JsonWebsocketConsumer):
-    """Pushes invitation state changes to the staff board. Refuses anyone who may not invite."""
+    """Pushes invitation state changes to the staff board. Refuses anyone who may not invite or
+    a page of another origin, and closes as soon as its user may no longer see the board
+    (logged out, deactivated, the permission gone): checked again before each push."""
 
     def connect(self) -> None:
         user = self.scope.get("user")
-        if user is None or not user.has_perm("invitations.add_invitation"):
+        same_origin = live.board_origin_allowed(
+            headers=self.scope.get("headers", []), scheme=self.scope.get("scheme", "ws")
+        )
+        if user is None or not user.has_perm(live.PERMISSION) or not same_origin:
             self.close()
             return
+        session = self.scope.get("session")
+        self.user_pk, self.session_key = user.pk, session.session_key if session is not None else None
+        self.closing = False
         async_to_sync(self.channel_layer.group_add)(live.STAFF_GROUP, self.channel_name)
         self.accept()
 
@@ -104,4 +112,10 @@ class InvitationStatusConsumer(JsonWebsocketConsumer):
         """The board only listens; whatever a client sends is ignored."""
 
     def invitation_status(self, event: dict) -> None:
+        if self.closing:
+            return
+        if not live.board_viewer_allowed(user_pk=self.user_pk, session_key=self.session_key):
+            self.closing = True
+            self.close()
+            return
         self.send_json(event["invitations"])

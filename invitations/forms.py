@@ -62,14 +62,20 @@ class InvitationForm(forms.ModelForm):
     def save(self, commit: bool = True) -> Invitation:
         if not commit:
             raise ValueError("InvitationForm.save() always commits: the row is the outbox.")
-        email = self.cleaned_data["email"]  # screened by clean()
-        self.instance = services.invitation_create(email=email, sender=self.sender, screened=True)
+        # Screened again under the sender's lock: clean() answered with a clear message, but a
+        # request of the same sender may have used the hour's last invitation since.
+        self.instance = services.invitation_create(email=self.cleaned_data["email"], sender=self.sender)
         return self.instance
 
 
 def addresses_from_csv(text: str) -> list[str]:
     """The values of the one `email` column (any case) of a CSV text; ValidationError if it has
-    none, has two, or is not CSV."""
+    none, has two, has a NUL byte, or is not CSV."""
+    if "\x00" in text:  # no address holds one, and PostgreSQL cannot even look it up
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise forms.ValidationError(
+            "The CSV file contains a NUL byte (line %(line)d).", code="nul_byte", params={"line": line}
+        )
     try:
         reader = csv.DictReader(io.StringIO(text))
         columns = [name for name in reader.fieldnames or [] if (name or "").strip().lower() == "email"]

@@ -37,6 +37,29 @@ def invitation_for_key(key: str) -> Invitation | None:
     return None
 
 
+def key_reference(key: str) -> str:
+    """What may be kept of a key where the link must not be (a session): the invitation's id
+    and the key's SHA-256, from which no working link can be made."""
+    match = KEY.fullmatch(key)
+    return f"{match.group(1) if match else ''}:{key_digest(key)}"
+
+
+def invitation_for_reference(reference: str) -> Invitation | None:
+    """The invitation whose current link `reference` (from key_reference) was made from, or None."""
+    id36, _, digest = reference.partition(":")
+    invitations = Invitation.objects.select_related("sender")
+    if not id36:  # a link mailed before keys were derived
+        return invitations.filter(key_digest=digest).first()
+    invitation = invitations.filter(pk=base36_to_int(id36)).first()
+    if invitation is None or not invitation.key_nonce:
+        return None
+    secrets_in_use = [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+    keys = (f"{id36}-{_token(invitation, secret)}" for secret in secrets_in_use)
+    if any(constant_time_compare(digest, key_digest(key)) for key in keys):
+        return invitation
+    return None
+
+
 def _token(invitation: Invitation, secret: str) -> str:
     value = f"{invitation.pk}:{invitation.key_nonce}"
     return salted_hmac(SALT, value, secret=secret, algorithm="sha256").hexdigest()

@@ -204,14 +204,21 @@ class Invitation(models.Model):
         return self.status == self.Status.SENT and self.expires <= (now or timezone.now())
 
 
+class SuppressionQuerySet(models.QuerySet):
+    def in_force(self) -> "SuppressionQuerySet":
+        """Suppressions an admin has not lifted."""
+        return self.filter(lifted__isnull=True)
+
+
 def _suppressions_of_address() -> models.QuerySet:
-    """The suppression of an invitation's address, in a subquery: matched lowercased, as stored."""
-    return Suppression.objects.filter(email=Lower(models.OuterRef("email")))
+    """The suppression in force of an invitation's address, in a subquery: matched lowercased, as stored."""
+    return Suppression.objects.in_force().filter(email=Lower(models.OuterRef("email")))
 
 
 class Suppression(models.Model):
-    """An address not to invite again: it hard-bounced or its owner complained. Deleting the
-    row (the admin's "lift" action) allows it again."""
+    """An address not to invite again: it hard-bounced or its owner complained. The admin's
+    "lift" stamps `lifted` and allows it again; the row stays, so that a provider's replayed
+    or late event from before the lift changes nothing (tracking.py)."""
 
     class Reason(models.TextChoices):
         BOUNCED = "bounced", "bounced"
@@ -222,6 +229,9 @@ class Suppression(models.Model):
     detail = models.TextField(blank=True)  # the provider's words
     created = models.DateTimeField(default=timezone.now)
     invitation = models.ForeignKey(Invitation, null=True, blank=True, on_delete=models.SET_NULL)
+    lifted = models.DateTimeField(null=True, blank=True)  # when an admin allowed it again
+
+    objects = SuppressionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created"]

@@ -9,7 +9,8 @@
     }))
 
 `websocket_urlpatterns` and `channel_routes` are read from INVITATIONS when asked for, not
-when this module is imported.
+when this module is imported. AllowedHostsOriginValidator looks at the Origin's host only; the
+board's consumer itself also requires the page's own scheme and port (live.board_origin_allowed).
 """
 
 from django.urls import path

@@ -1,12 +1,13 @@
 """Invitation logic: screen and create (one or many), and the admin's resend, retry, revoke and lift."""
 
 import contextlib
+import re
 from datetime import timedelta
 from enum import StrEnum
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
+from django.core.validators import EmailValidator
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.encoding import punycode
@@ -33,13 +34,45 @@ class InvitationRefused(ValidationError):
     """The screen said no; `code` is the BulkResult that says why."""
 
 
+# RFC 5322's dot-atom: a local part that needs no quotes (Django's EmailValidator, unquoted).
+DOT_ATOM = re.compile(r"[-!#$%&'*+/=?^_`{}|~0-9A-Z]+(\.[-!#$%&'*+/=?^_`{}|~0-9A-Z]+)*", re.IGNORECASE)
+QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
+
+
 def normalize_email(email: str) -> str:
-    """One mailbox, one address: whitespace stripped, the domain lowercased and written in its
-    ASCII (IDNA) form, so `user@bücher.example` and `user@xn--bcher-kva.example` are one."""
+    """One mailbox, one address: whitespace stripped, quotes that are not needed dropped
+    (`"first"@` and `"\\first"@` are `first@`), the domain lowercased and written in its ASCII
+    (IDNA) form, so `user@bücher.example` and `user@xn--bcher-kva.example` are one."""
     local, _, domain = email.strip().rpartition("@")
     with contextlib.suppress(UnicodeError):  # not a valid IDN: left for the validator to refuse
         domain = punycode(domain.lower())
-    return f"{local}@{domain.lower()}" if local else email.strip()
+    return f"{unquoted_local_part(local)}@{domain.lower()}" if local else email.strip()
+
+
+def unquoted_local_part(local: str) -> str:
+    """`"first"` and `"\\first"` as `first`; a local part that needs its quotes stays as it is
+    (and the screen refuses it)."""
+    match = QUOTED.fullmatch(local)
+    if match is None:
+        return local
+    plain = re.sub(r"\\(.)", r"\1", match.group(1))
+    return plain if DOT_ATOM.fullmatch(plain) else local
+
+
+class InvitableEmailValidator(EmailValidator):
+    """Django's validator without the spellings that let one mailbox be written many ways or
+    point at a host rather than a domain: no quoted local part (normalize_email drops quotes
+    that are not needed), no address literal (`x@[127.0.0.1]`), no dotless domain
+    (`x@localhost`)."""
+
+    user_regex = re.compile(rf"^{DOT_ATOM.pattern}\Z", re.IGNORECASE)
+    domain_allowlist = []
+
+    def validate_domain_part(self, domain_part: str) -> bool:
+        return bool(self.domain_regex.match(domain_part))
+
+
+validate_invitable_email = InvitableEmailValidator()
 
 
 def rate_quota(*, sender: AbstractBaseUser | None) -> int | None:
@@ -78,28 +111,28 @@ def invitations_screen(*, emails: list[str], sender: AbstractBaseUser | None) ->
 
 def suppression_notes(*, emails: list[str]) -> dict[str, str]:
     """The suppressed ones among `emails` (lowercased), each with what the pages say of it."""
-    found = Suppression.objects.filter(email__in={email.lower() for email in emails})
+    found = Suppression.objects.in_force().filter(email__in={email.lower() for email in emails})
     return {suppression.email: suppression.explanation() for suppression in found}
 
 
 def _is_valid_email(email: str) -> bool:
     try:
-        validate_email(email)
+        validate_invitable_email(email)
     except ValidationError:
         return False
     return len(email) <= Invitation._meta.get_field("email").max_length
 
 
-def invitation_create(*, email: str, sender: AbstractBaseUser | None, screened: bool = False) -> Invitation:
+def invitation_create(*, email: str, sender: AbstractBaseUser | None) -> Invitation:
     """Save a pending invitation and wake a worker once the transaction commits. Raises
     InvitationRefused when the screen refuses the address, IntegrityError when a concurrent
-    request invited it a moment ago (the caller's transaction stays usable). `screened`: the
-    caller has just screened this address (InvitationForm.clean does)."""
-    if not screened:
+    request of another sender invited it a moment ago (the caller's transaction stays usable).
+    Screened again here, under the sender's lock, whatever a form said a moment before."""
+    with transaction.atomic():
+        _lock_sender(sender)
         [(email, result)] = invitations_screen(emails=[email], sender=sender)
         if result != BulkResult.QUEUED:
             raise InvitationRefused(f"{email}: {result}", code=result)
-    with transaction.atomic():
         invitation = Invitation.objects.create(email=email, sender=sender, published_at=timezone.now())
     transaction.on_commit(
         lambda: queue.invitations_publish_soon(
@@ -115,20 +148,31 @@ def invitations_create_many(
 ) -> list[tuple[str, BulkResult]]:
     """Invite many addresses at once, inserted in bulk and published together after commit;
     return each address with what happened to it."""
-    results = invitations_screen(emails=emails, sender=sender)
-    now = timezone.now()
-    rows = [
-        Invitation(email=email, sender=sender, created=now, published_at=now)
-        for email, result in results
-        if result == BulkResult.QUEUED
-    ]
     with transaction.atomic():
+        _lock_sender(sender)
+        results = invitations_screen(emails=emails, sender=sender)
+        now = timezone.now()
+        rows = [
+            Invitation(email=email, sender=sender, created=now, published_at=now)
+            for email, result in results
+            if result == BulkResult.QUEUED
+        ]
         created = Invitation.objects.bulk_create(rows, batch_size=500)
         ids = [row.pk for row in created]
         transaction.on_commit(lambda: queue.invitations_publish(invitation_ids=ids))
         for invitation in created:
             send_on_commit(invitation_created, invitation=invitation)
     return results
+
+
+def _lock_sender(sender: AbstractBaseUser | None) -> None:
+    """Hold the sender's user row until the transaction ends, so that one sender's screen and
+    insert run one request at a time: eight bulk POSTs at once each counted the same hour's
+    quota and inserted 800 rows against a limit of 100. PostgreSQL locks the row; SQLite's
+    IMMEDIATE transactions (myproject's settings) already let one writer in at a time."""
+    if sender is not None and sender.pk:
+        users = sender._meta.model._default_manager.select_for_update().filter(pk=sender.pk)
+        list(users.values_list("pk", flat=True))
 
 
 def invitations_requeue(*, ids: list[int], statuses: list[str]) -> int:
@@ -163,5 +207,6 @@ def invitations_revoke(*, ids: list[int]) -> int:
 
 
 def suppressions_lift(*, ids: list[int]) -> int:
-    """Allow the addresses to be invited again; return how many were lifted."""
-    return Suppression.objects.filter(pk__in=ids).delete()[0]
+    """Allow the addresses to be invited again; return how many were lifted. The rows stay,
+    stamped, so that a provider's replay of the old bounce does not suppress them again."""
+    return Suppression.objects.in_force().filter(pk__in=ids).update(lifted=timezone.now())

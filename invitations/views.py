@@ -67,29 +67,27 @@ def invitation_new(request: HttpRequest) -> HttpResponse:
             invitation = form.save()
         except IntegrityError:  # the same address submitted twice at once
             form.add_error("email", "This address already has an open invitation.")
+        except services.InvitationRefused:  # the sender's concurrent request took the last of the hour
+            form = InvitationForm(request.POST, sender=request.user)
+            form.is_valid()  # now says why
         else:
             messages.success(request, f"Invitation to {invitation.email} queued for sending.")
             return redirect("invitations:list")
     return _board(request, status=400, form=form)
 
 
-# Where the accept page keeps the key once the link was followed, as Django's
-# PasswordResetConfirmView does: the URL then shown, logged and sent as Referer holds none.
-ACCEPT_SESSION_KEY = "invitation_accept_key"
-
-
 @never_cache
 @sensitive_post_parameters("password1", "password2")
 @require_http_methods(["GET", "POST"])
 def invitation_accept(request: HttpRequest, key: str) -> HttpResponse:
-    """The mailed link. A GET moves the key into the session and redirects to a key-less URL;
-    it never consumes the invitation (mail scanners prefetch links)."""
+    """The mailed link. A GET remembers the link in the session (not the key) and redirects to
+    a key-less URL; it never consumes the invitation (mail scanners prefetch links)."""
     invitation = acceptance.invitation_for_key(key=key)  # 404 for an unknown key
     if request.method == "POST":
         return _accept(request, invitation)
     if refusal := acceptance.acceptance_refusal(invitation):
         return render(request, "invitations/gone.html", {"reason": refusal}, status=410)
-    request.session[ACCEPT_SESSION_KEY] = key
+    acceptance.accept_link_remember(request.session, key=key)
     return redirect("invitations:accept-form")
 
 
@@ -97,10 +95,10 @@ def invitation_accept(request: HttpRequest, key: str) -> HttpResponse:
 @sensitive_post_parameters("password1", "password2")
 @require_http_methods(["GET", "POST"])
 def invitation_accept_form(request: HttpRequest) -> HttpResponse:
-    key = request.session.get(ACCEPT_SESSION_KEY)
-    if key is None:  # no link followed in this browser (or cookies are off)
+    invitation = acceptance.accept_link_recall(request.session)
+    if invitation is None:  # no link followed in this browser lately (or cookies are off)
         return render(request, "invitations/gone.html", {"reason": "no-link"}, status=404)
-    return _accept(request, acceptance.invitation_for_key(key=key))
+    return _accept(request, invitation)
 
 
 def _accept(request: HttpRequest, invitation: Invitation) -> HttpResponse:
@@ -118,7 +116,7 @@ def _accept(request: HttpRequest, invitation: Invitation) -> HttpResponse:
         else:
             if not accepted:  # another request accepted it a moment ago
                 return render(request, "invitations/gone.html", {"reason": "accepted"}, status=410)
-            request.session.pop(ACCEPT_SESSION_KEY, None)
+            acceptance.accept_link_forget(request.session)
             login(request, user)
             return redirect("invitations:welcome")
     return render(request, "invitations/accept.html", {"form": form, "invitation": invitation})

@@ -19,7 +19,7 @@ from asgiref.compatibility import guarantee_single_callable
 from channels.db import database_sync_to_async
 from channels.worker import Worker
 
-from invitations import batches, conf, delivery, health, live, queue, redrive, throttle
+from invitations import acceptance, batches, conf, delivery, health, live, queue, redrive, throttle
 from invitations.conf import app_settings
 from invitations.redis_url import async_redis
 
@@ -56,7 +56,7 @@ class InvitationWorker(Worker):
         ]
         chores = [
             asyncio.create_task(chore())
-            for chore in (self.sweep_forever, self.beat_forever, self.announce_forever)
+            for chore in (self.sweep_forever, self.beat_forever, self.announce_forever, self.purge_forever)
         ]
         logger.info("worker ready on %s, concurrency %d", ", ".join(self.channels), self.concurrency)
         await self.stopping.wait()
@@ -163,6 +163,16 @@ class InvitationWorker(Worker):
             else:
                 if published:
                     logger.info("sweep published %d forgotten invitation(s)", published)
+
+    async def purge_forever(self) -> None:
+        """Delete expired sessions every SESSION_PURGE_INTERVAL: each followed link leaves one."""
+        purge = database_sync_to_async(acceptance.sessions_purge)
+        while app_settings.SESSION_PURGE_INTERVAL and not self.stopping.is_set():
+            try:
+                await purge()
+            except Exception as exc:  # the next round tries again
+                logger.warning("expired sessions not purged (%s: %s)", type(exc).__name__, exc)
+            await self.pause(app_settings.SESSION_PURGE_INTERVAL)
 
     async def announce_forever(self) -> None:
         while True:

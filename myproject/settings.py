@@ -136,6 +136,9 @@ MAILERS = mailers_from_url(
 )
 # Tracking webhooks (/anymail/<esp>/tracking/) must present this "user:password"; unset, none served.
 ANYMAIL = {"WEBHOOK_SECRET": env.str("ANYMAIL_WEBHOOK_SECRET", default=None)}
+# Mailgun signs its webhooks with a key of its own; without it the Mailgun webhook is not served.
+if env.str("MAILGUN_WEBHOOK_SIGNING_KEY", default=""):
+    ANYMAIL["MAILGUN_WEBHOOK_SIGNING_KEY"] = env.str("MAILGUN_WEBHOOK_SIGNING_KEY")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="invitations@localhost")
 
 # The app's settings (invitations/conf.py has every key and its default): each INVITATION_*
@@ -153,6 +156,8 @@ INVITATION_SETTINGS = {
     "RATE_LIMIT": env.int,
     "SEND_RATE": env.str,
     "EHLO_NAME": env.str,
+    "ACCEPT_SESSION_AGE": env.int,
+    "SESSION_PURGE_INTERVAL": env.float,
 }
 INVITATIONS = {
     "SITE_URL": env.str("SITE_URL", default="http://127.0.0.1:8000"),

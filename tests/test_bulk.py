@@ -86,8 +86,9 @@ def test_bulk_form_splits_pasted_addresses_and_reads_the_csv_email_column():
             "duplicate_email_column",
             "The CSV file has 2 “email” columns (email, EMAIL): keep one.",
         ),
+        (b"email\nada\x00@example.com\n", "nul_byte", "The CSV file contains a NUL byte (line 2)."),
     ],
-    ids=["no-column", "not-utf8", "huge-field", "two-columns"],
+    ids=["no-column", "not-utf8", "huge-field", "two-columns", "nul-byte"],
 )
 def test_bulk_form_rejects_unusable_csv_files_and_says_why(content, code, message):
     form = BulkInvitationForm({}, {"csv_file": SimpleUploadedFile("bad.csv", content)})
@@ -123,6 +124,16 @@ def test_bulk_page_shows_each_result(staff_client, django_capture_on_commit_call
     assert "bad@@example" in page
     assert "invalid" in page
     assert Invitation.objects.filter(email="a@example.com", status="pending").exists()
+
+
+def test_bulk_page_with_a_nul_byte_in_the_csv_is_a_400_that_says_so(staff_client):
+    upload = SimpleUploadedFile("people.csv", b"email\nbob@example.com\nada\x00@example.com\n")
+
+    response = staff_client.post("/invites/bulk/", {"csv_file": upload})
+
+    assert response.status_code == 400
+    assert "The CSV file contains a NUL byte (line 3)." in response.content.decode()
+    assert not Invitation.objects.exists()
 
 
 def test_bulk_page_with_nothing_to_invite_is_a_400(staff_client):

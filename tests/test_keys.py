@@ -70,3 +70,19 @@ def test_a_link_mailed_before_keys_were_derived_still_works(sent_invitation):
     Invitation.objects.filter(pk=invitation.pk).update(key_digest=key_digest(legacy))
 
     assert keys.invitation_for_key(legacy) == invitation
+
+
+def test_what_a_session_keeps_of_a_key_finds_its_invitation_but_is_no_key(sent_invitation, settings):
+    invitation, key = sent_invitation
+    legacy = "Zq3x_random-urlsafe-key-of-an-older-release"
+    other = Invitation.objects.create(email="bob@example.com", key_digest=key_digest(legacy))
+    reference = keys.key_reference(key)
+
+    assert key.rpartition("-")[2] not in reference
+    assert keys.invitation_for_key(reference) is None
+    assert keys.invitation_for_reference(reference) == invitation
+    assert keys.invitation_for_reference(keys.key_reference(legacy)) == other
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "the-new-secret-key", ["test-only-key-not-secret"]
+    assert keys.invitation_for_reference(reference) == invitation
+    Invitation.objects.filter(pk=invitation.pk).update(key_nonce="a-new-nonce")  # a resend
+    assert keys.invitation_for_reference(reference) is None

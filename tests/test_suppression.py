@@ -57,7 +57,7 @@ def test_the_admin_lifts_a_suppression_and_the_address_can_be_invited_again(admi
     )
 
     assert "1 address(es) may be invited again." in response.content.decode()
-    assert list(Suppression.objects.all()) == [complained]
+    assert list(Suppression.objects.in_force()) == [complained]
     assert InvitationForm({"email": "ada@example.com"}).is_valid()
 
 

@@ -1,6 +1,7 @@
 import pytest
 from django.test import Client
 
+from invitations import services
 from invitations.forms import InvitationForm
 from invitations.models import Invitation
 
@@ -133,3 +134,22 @@ def test_address_invited_concurrently_gets_the_form_error_not_a_500(staff_client
     assert response.status_code == 400
     assert "already has an open invitation" in response.content.decode()
     assert Invitation.objects.count() == 1
+
+
+def test_a_sender_whose_other_request_took_the_last_invitation_gets_the_limit_not_a_500(
+    staff_client, staff, settings, monkeypatch
+):
+    settings.INVITATIONS = {**settings.INVITATIONS, "RATE_LIMIT": 1}
+    create = services.invitation_create
+
+    def after_a_concurrent_request(**kwargs):  # it committed between this form's check and its save
+        Invitation.objects.create(email="other@example.com", sender=staff)
+        return create(**kwargs)
+
+    monkeypatch.setattr(services, "invitation_create", after_a_concurrent_request)
+
+    response = staff_client.post("/invites/new/", {"email": "ada@example.com"})
+
+    assert response.status_code == 400
+    assert "You have reached the limit of invitations per hour." in response.content.decode()
+    assert list(Invitation.objects.values_list("email", flat=True)) == ["other@example.com"]

@@ -13,14 +13,24 @@ POSTMARK_EVENTS = {
     "soft_bounce": ("SoftBounce", 4096, False, "Unable to temporarily deliver message (i.e. mailbox full)."),
     "transient": ("Transient", 2, False, "The server could not temporarily deliver your message."),
     "complained": ("SpamComplaint", 100001, True, "The subscriber explicitly marked this email as spam."),
+    # Refusals about the sender, not the address: Postmark leaves the address active.
+    "blocked": ("Blocked", 100006, False, "The ISP blocked this message (the sending IP is on a blocklist)."),
+    "dmarc": ("DMARCPolicy", 100009, False, "The message was rejected by the recipient's DMARC policy."),
 }
 
 
 def postmark_event(
-    kind: str, *, message_id: str, recipient: str, description: str | None = None, details: str | None = None
+    kind: str,
+    *,
+    message_id: str,
+    recipient: str,
+    description: str | None = None,
+    details: str | None = None,
+    at: datetime | None = None,
 ) -> tuple[bytes, str]:
-    """A Postmark tracking webhook body: `delivered` or one of POSTMARK_EVENTS."""
-    now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    """A Postmark tracking webhook body: `delivered` or one of POSTMARK_EVENTS, happened `at`
+    (default: now)."""
+    now = (at or datetime.now(UTC)).isoformat(timespec="seconds").replace("+00:00", "Z")
     common = {"MessageStream": "outbound", "ServerID": 23, "MessageID": message_id, "Metadata": {}}
     if kind == "delivered":
         event = {"RecordType": "Delivery", "Recipient": recipient, "DeliveredAt": now}
@@ -53,6 +63,8 @@ def sendgrid_events(events: list[dict]) -> tuple[bytes, str]:
         record = {"email": event["recipient"], "timestamp": int(time.time()), "event": event["event"]}
         record |= {"smtp-id": f"<{uuid.uuid4().hex}@ismtpd0001p1>", "sg_event_id": secrets.token_urlsafe(16)}
         record |= {"sg_message_id": sg_message_id, "anymail_id": event["message_id"], **extra}
+        if "type" in event:  # a bounce's classification: "bounce", or "blocked" (the sending IP or content)
+            record["type"] = event["type"]
         if field:
             record[field] = event.get("reason") or default
         records.append(record)
