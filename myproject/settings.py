@@ -159,6 +159,7 @@ INVITATIONS = {
     "CHANNEL": INVITATION_CHANNEL,
     "WORKER_CONN_MAX_AGE": env.int("WORKER_CONN_MAX_AGE", default=600),
     "SHUTDOWN_TIMEOUT": env.float("WEB_SHUTDOWN_TIMEOUT", default=25.0),
+    "MAX_REQUEST_BYTES": env.int("WEB_MAX_REQUEST_BYTES", default=4 * 1024 * 1024),
     "USER_DISPLAY_NAME": "myproject.people.display_name",
     **{
         key: read(f"INVITATION_{key}")
