@@ -106,7 +106,8 @@ LOGIN_REDIRECT_URL = "invitations:list"
 # Failed logins (the site's and the admin's) are throttled by django-axes, counted in the
 # database so that every web process sees them: after LOGIN_FAILURE_LIMIT failures within
 # LOGIN_COOLOFF_MINUTES for one username, or from one client address, that username or that
-# address gets a 429 page until the window has passed; other users are unaffected.
+# address gets a 429 page until LOGIN_COOLOFF_MINUTES after its last failure; other users are
+# unaffected. (Sessions name their backend: this one's first deploy logs everyone out once.)
 AUTHENTICATION_BACKENDS = ["myproject.auth.ThrottledModelBackend"]
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
 AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_COOLOFF_MINUTES", default=15))
