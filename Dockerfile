@@ -8,4 +8,4 @@ COPY . .
 RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput
 RUN useradd --create-home app
 USER app
-CMD ["sh", "-c", "daphne -b 0.0.0.0 -p $PORT myproject.asgi:application"]
+CMD ["sh", "-c", "exec uvicorn myproject.asgi:application --host 0.0.0.0 --port $PORT --ws wsproto --ws-max-size 65536 --timeout-graceful-shutdown ${WEB_SHUTDOWN_TIMEOUT:-25}"]

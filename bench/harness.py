@@ -12,7 +12,7 @@ import redis
 from psycopg import sql
 
 from bench import smtp_sink
-from tests.integration.processes import ROOT, Process, answers, free_port
+from tests.integration.processes import ROOT, Process, answers, free_port, web_command
 
 PYTHON = sys.executable
 PRODUCT_SETTINGS, BENCH_SETTINGS = "myproject.settings", "bench.settings"
@@ -115,8 +115,7 @@ class Harness:
     def start_web(self, settings_module: str, name: str) -> tuple[Process, int]:
         port = free_port()
         env = self.env_for(settings_module, SITE_URL=f"http://127.0.0.1:{port}")
-        daphne = [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "myproject.asgi:application"]
-        process = self.start(name, daphne, env)
+        process = self.start(name, web_command(port), env)
         process.wait_until(lambda: answers(f"http://127.0.0.1:{port}/healthz"), timeout=60, what="to answer")
         return process, port
 

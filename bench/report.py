@@ -14,7 +14,7 @@ import psutil
 from invitations.throttle import BURST
 from tests.integration.processes import ROOT
 
-PACKAGES = ["Django", "channels", "channels-redis", "redis", "daphne", "psycopg", "celery", "kombu"]
+PACKAGES = ["Django", "channels", "channels-redis", "redis", "uvicorn", "psycopg", "celery", "kombu"]
 PACKAGES += ["aiosmtpd", "django-anymail"]
 BEFORE_LABEL = "before (905e255/e190a1f, previous code)"
 # The figures of the last full run before the cut (bench/results/latest.md of 905e255), by row.
@@ -30,7 +30,7 @@ BEFORE = {
     "bulk": "9,106 vs 285/s (32.0×)",
 }  # rows added since (scenarios 7–9) have none
 SYSTEM_NAMES = {
-    "s1": ("daphne + worker", "send inside the view"),
+    "s1": ("web + worker", "send inside the view"),
     "s2": ("this project, 1 worker", "Celery, 1 worker (solo)"),
     "s3": ("this project", "Celery"),
     "s4": ("2 workers", "1 worker"),

@@ -56,6 +56,10 @@ DEFAULTS: dict[str, object] = {
     # After SIGTERM, how long the web process answers the requests in flight (seconds): under
     # the 30 s after which platforms commonly send SIGKILL.
     "SHUTDOWN_TIMEOUT": 25.0,
+    # Largest request body the web process reads (bytes); a larger one is answered 413 before
+    # it is read. Fits the bulk page's largest legitimate POST: a CSV of forms.MAX_CSV_BYTES
+    # (2 MiB) plus pasted addresses.
+    "MAX_REQUEST_BYTES": 4 * 1024 * 1024,
     # How mails and pages name a person: a dotted path to a callable(user) -> str.
     "USER_DISPLAY_NAME": "invitations.conf.display_name",
     # The name invitations.backends.SMTPBackend greets the SMTP server with (EHLO); default,

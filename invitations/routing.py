@@ -15,16 +15,19 @@ board's consumer itself also requires the page's own scheme and port (live.board
 
 from django.urls import path
 
-from invitations import queue, shutdown
+from invitations import body_limit, queue, shutdown
 from invitations.conf import app_settings
 
 
 def serving(application):
-    """ASGI middleware for the web process: a request's wake-up goes out from the server's
-    event loop without the request waiting for it, and on SIGTERM the requests in flight are
-    answered (up to INVITATIONS["SHUTDOWN_TIMEOUT"] s) and their wake-ups sent before it exits."""
+    """ASGI middleware for the web process: a body over INVITATIONS["MAX_REQUEST_BYTES"] is
+    answered 413 unread; a request's wake-up goes out from the server's event loop without the
+    request waiting for it; on SIGTERM the requests in flight are answered (up to
+    INVITATIONS["SHUTDOWN_TIMEOUT"] s) and their wake-ups sent before it exits (the lifespan
+    "shutdown" under uvicorn, a Twisted trigger under daphne)."""
     finishing = shutdown.finish_requests_on_shutdown(application, then=queue.publishing_finished)
-    return queue.serving(finishing)
+    living = shutdown.lifespan(finishing, then=queue.publishing_finished)
+    return body_limit.refuse_large_bodies(queue.serving(living))
 
 
 def __getattr__(name: str):

@@ -1,5 +1,9 @@
 """The web process finishes its requests in flight when it is told to stop.
 
+Under uvicorn (the Procfile's web process) the server does it: on SIGTERM it stops accepting,
+lets the requests in flight answer (up to --timeout-graceful-shutdown), then sends the ASGI
+lifespan "shutdown" event, which `lifespan` answers once their wake-ups are published.
+
 On SIGTERM daphne cancels every application instance at once, so a staff POST in flight
 would get an empty reply although its invitation may commit. This middleware runs each HTTP
 request in a task of its own that the cancel does not reach, and adds a "before shutdown"
@@ -58,6 +62,25 @@ def finish_requests_on_shutdown(application, *, timeout: float | None = None, th
 
     finishing.drain = drain  # for tests
     return finishing
+
+
+def lifespan(application, *, then):
+    """Wrap an ASGI application (which need not know the lifespan protocol): on the server's
+    "shutdown" event, await `then(INVITATIONS["SHUTDOWN_TIMEOUT"])` before saying it is done."""
+
+    async def living(scope, receive, send):
+        if scope["type"] != "lifespan":
+            return await application(scope, receive, send)
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await then(app_settings.SHUTDOWN_TIMEOUT)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    return living
 
 
 def _installed_reactor():

@@ -1,5 +1,6 @@
 """Project settings: read once from the environment, with defaults that run a fresh clone."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -33,6 +34,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "anymail",
+    "axes",
     # Before "channels": our runworker (a non-hoarding worker) overrides the stock one.
     "invitations",
     "channels",
@@ -46,6 +48,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # answers 429 to a throttled login
     # Last, not second as WhiteNoise's docs put it: it is sync-only, and Django's ASGI handler
     # runs every middleware inside a sync-only one in sync mode, so the whole stack runs in one
     # thread hop instead of one per process_request/process_response. A static file passes
@@ -99,6 +102,24 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "invitations:list"
+
+# Failed logins (the site's and the admin's) are throttled by django-axes, counted in the
+# database so that every web process sees them: after LOGIN_FAILURE_LIMIT failures within
+# LOGIN_COOLOFF_MINUTES for one username, or from one client address, that username or that
+# address gets a 429 page until LOGIN_COOLOFF_MINUTES after its last failure; other users are
+# unaffected. (Sessions name their backend: this one's first deploy logs everyone out once.)
+AUTHENTICATION_BACKENDS = ["myproject.auth.ThrottledModelBackend"]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one: two separate counts
+# The client address is the connection's (REMOTE_ADDR), which uvicorn takes from
+# X-Forwarded-For only for the proxies FORWARDED_ALLOW_IPS trusts: a header the client writes
+# can neither dodge the count nor pin failures on someone else's address.
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# A successful login clears no count (axes' default): with AXES_RESET_ON_SUCCESS, an attacker
+# with an account of their own could log in between guesses and start their count again.
+AXES_DISABLE_ACCESS_LOG = True  # no database write for each successful login
 
 TIME_ZONE = "UTC"  # language, i18n and USE_TZ keep Django's defaults
 
@@ -165,6 +186,7 @@ INVITATIONS = {
     "CHANNEL": INVITATION_CHANNEL,
     "WORKER_CONN_MAX_AGE": env.int("WORKER_CONN_MAX_AGE", default=600),
     "SHUTDOWN_TIMEOUT": env.float("WEB_SHUTDOWN_TIMEOUT", default=25.0),
+    "MAX_REQUEST_BYTES": env.int("WEB_MAX_REQUEST_BYTES", default=4 * 1024 * 1024),
     "USER_DISPLAY_NAME": "myproject.people.display_name",
     **{
         key: read(f"INVITATION_{key}")

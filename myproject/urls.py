@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
@@ -9,7 +10,11 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="invitations:list", permanent=False)),
     path("invites/", include("invitations.urls")),
     path("anymail/", include("invitations.tracking_urls")),
-    path("accounts/", include("django.contrib.auth.urls")),
+    # Log in and out only: no password reset, whose anonymous POST sends a mail from inside the
+    # request (a mail bomb, and a stalled SMTP server holds the request). Staff accounts are
+    # managed by admins, who set a forgotten password in the admin.
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
 ]

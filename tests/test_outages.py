@@ -2,7 +2,7 @@
 
 import pytest
 from django.contrib.sessions.backends.db import SessionStore
-from django.db import OperationalError
+from django.db import OperationalError, connection
 from django.test import Client
 
 from invitations import services
@@ -49,3 +49,24 @@ def test_other_errors_are_still_djangos_500(staff_without_raising, monkeypatch):
 
     assert response.status_code == 500
     assert "Please try again" not in response.content.decode()
+
+
+def connection_refused_by_the_pool(params):
+    """What the database layer raises when it cannot get a connection: psycopg_pool's
+    PoolTimeout when every pooled PostgreSQL connection is busy (Django wraps it)."""
+    if connection.vendor == "postgresql":
+        from psycopg_pool import PoolTimeout
+
+        raise PoolTimeout("couldn't get a connection after 10.00 sec")
+    raise connection.Database.OperationalError("unable to open database file")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_busy_connection_pool_is_a_503_not_a_500(staff_without_raising, monkeypatch):
+    connection.close()  # the next request gets its connection anew
+    monkeypatch.setattr(connection, "get_new_connection", connection_refused_by_the_pool)
+
+    response = staff_without_raising.get("/invites/")
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "30"

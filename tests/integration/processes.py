@@ -1,6 +1,7 @@
 """Child processes on loopback, logged to files: shared by the integration tests and the bench."""
 
 import ctypes
+import shlex
 import signal
 import socket
 import subprocess
@@ -21,6 +22,16 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def web_command(port: int) -> list[str]:
+    """The Procfile's `web` line as a platform runs it (through a shell, PORT set), on loopback,
+    with this Python's scripts first on the PATH."""
+    lines = (ROOT / "Procfile").read_text().splitlines()
+    line = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("web:"))
+    line = line.replace("0.0.0.0", "127.0.0.1")  # noqa: S104 (it is the Procfile's address)
+    scripts = shlex.quote(str(Path(sys.executable).parent))
+    return ["sh", "-c", f'export PORT={port} PATH={scripts}:"$PATH"; exec {line}']
 
 
 def wait_for(

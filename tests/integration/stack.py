@@ -1,4 +1,5 @@
-"""Real processes for integration tests: daphne, `runworker send-invite` and a private Redis."""
+"""Real processes for integration tests: the Procfile's web process, `runworker send-invite` and a
+private Redis."""
 
 import os
 import re
@@ -12,7 +13,7 @@ from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 
 from tests.integration.processes import ROOT as ROOT  # tests import it from here
-from tests.integration.processes import Process, answers, free_port, wait_for
+from tests.integration.processes import Process, answers, free_port, wait_for, web_command
 
 
 class RedisServer:
@@ -81,8 +82,7 @@ class Stack:
         return process
 
     def start_web(self) -> Process:
-        daphne = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.web_port)]
-        process = Process("web", [*daphne, "myproject.asgi:application"], self.env, self.log_dir)
+        process = Process("web", web_command(self.web_port), self.env, self.log_dir)
         self.processes.append(process)
         process.wait_until(lambda: answers(self.base_url + "/healthz"), timeout=30, what="to answer")
         return process

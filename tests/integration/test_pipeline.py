@@ -1,4 +1,4 @@
-"""The whole pipeline with real processes: daphne, runworker, Redis and an SMTP server."""
+"""The whole pipeline with real processes: the Procfile's web process, runworker, Redis and an SMTP server."""
 
 import re
 from collections import Counter
