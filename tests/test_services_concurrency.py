@@ -4,13 +4,23 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connections
+from django.db import connection, connections
 
 from invitations import services
 from invitations.forms import InvitationForm
 from invitations.models import Invitation
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def fresh_connection_pool():
+    """A pool of its own for these tests. After eight threads had queued for its connections at
+    once, psycopg_pool 3.3.3 could not replace connections that all died later (getconn timed
+    out with every connection "available"): tests/test_settings.py kills them on purpose."""
+    yield
+    if hasattr(connection, "close_pool"):  # PostgreSQL's, with OPTIONS["pool"]
+        connection.close_pool()
 
 
 def at_once(count: int, work) -> list:
