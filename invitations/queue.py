@@ -88,7 +88,7 @@ async def _publish_in_background(payloads: list[dict], ids: list[int], ahead: bo
 def _unpublish(ids: list[int]) -> None:
     """Mark wake-ups that did not go out as never published: the sweep's next round takes them."""
     if ids:
-        Invitation.objects.filter(pk__in=ids).update(published_at=None)
+        Invitation.objects.unpublish(ids)
 
 
 def wake_up_ids(message: dict) -> list[int] | None:
