@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from django.db.models import F
 from django.utils import timezone
 
-from invitations import conf, health, queue
+from invitations import liveness, queue
 from invitations.models import Invitation
 
 logger = logging.getLogger(__name__)
@@ -25,9 +25,9 @@ def invitations_redrive(*, now: datetime | None = None, limit: int | None = None
     # Claims whose worker process stopped saying it is alive (older than one beat: a process
     # says so as it starts, and again every beat).
     older = Invitation.objects.filter(
-        status=Status.SENDING, claimed_at__lte=now - timedelta(seconds=conf.HEARTBEAT_INTERVAL)
+        status=Status.SENDING, claimed_at__lte=now - timedelta(seconds=liveness.HEARTBEAT_INTERVAL)
     )
-    silent = health.silent_claimants(set(older.values_list("claimed_by", flat=True)))
+    silent = liveness.silent_claimants(set(older.values_list("claimed_by", flat=True)))
     if silent:
         released += older.filter(claimed_by__in=silent).release_dead(reason="its worker stopped")
     if released:

@@ -11,7 +11,7 @@ from channels.layers import get_channel_layer
 from django.http import Http404
 from django.utils import timezone
 
-from invitations import acceptance, delivery, health, queue, redrive, services
+from invitations import acceptance, delivery, liveness, queue, redrive, services
 from invitations.models import Invitation
 
 pytestmark = pytest.mark.django_db
@@ -65,7 +65,7 @@ def test_redrive_with_nothing_forgotten_publishes_nothing(published):
 
 def test_redrive_releases_claims_of_dead_workers_and_publishes_them(published, settings, monkeypatch):
     settings.INVITATIONS = {**settings.INVITATIONS, "CLAIM_TIMEOUT": 60}
-    monkeypatch.setattr(health, "silent_claimants", lambda claimants: set())  # Redis cannot tell
+    monkeypatch.setattr(liveness, "silent_claimants", lambda claimants: set())  # Redis cannot tell
     now = timezone.now()
     an_hour_ago = now - timedelta(hours=1)
     claim = {"status": Status.SENDING, "next_attempt_at": an_hour_ago, "published_at": an_hour_ago}
@@ -99,7 +99,7 @@ def test_redrive_releases_at_once_the_claims_of_a_worker_whose_heartbeat_is_gone
         asked.append(set(claimants))
         return {"host:111:c0ffee01"}
 
-    monkeypatch.setattr(health, "silent_claimants", silent)
+    monkeypatch.setattr(liveness, "silent_claimants", silent)
 
     assert redrive.invitations_redrive(now=now) == 1
 
