@@ -9,7 +9,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import JsonWebsocketConsumer
 from django.db import connections
 
-from invitations import delivery, health, live, liveness, mail, queue
+from invitations import delivery, health, live, liveness, mail, messages
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class InvitationSendConsumer(SyncConsumer):
         handler(message)
 
     def invitation_send(self, message: dict) -> None:
-        invitation_ids = queue.wake_up_ids(message)
+        invitation_ids = messages.wake_up_ids(message)
         if invitation_ids is None:
             logger.warning("ignoring invitation.send without integer ids: %r", message)
             return

@@ -18,7 +18,7 @@ from asgiref.compatibility import guarantee_single_callable
 from channels.db import database_sync_to_async
 from channels.worker import Worker
 
-from invitations import acceptance, batches, delivery, health, live, liveness, queue, redrive, throttle
+from invitations import acceptance, batches, delivery, health, live, liveness, messages, redrive, throttle
 from invitations.conf import app_settings
 from invitations.redis_url import async_redis
 
@@ -111,7 +111,7 @@ class InvitationWorker(Worker):
             except Exception as exc:  # receive() reports an outage and outlives it
                 logger.debug("could not take waiting messages: %s", exc)
                 waiting = []
-            taken.extend(queue.merge_wake_ups(waiting or [await self.receive(channel)]))
+            taken.extend(messages.merge_wake_ups(waiting or [await self.receive(channel)]))
         return taken.popleft()
 
     async def receive(self, channel: str) -> dict:
