@@ -162,8 +162,8 @@ def _create_and_send_each(addresses: list[str]) -> None:
     from django.db import transaction
     from django.utils import timezone
 
+    from invitations.messages import SEND_MESSAGE_TYPE
     from invitations.models import Invitation
-    from invitations.queue import SEND_MESSAGE_TYPE
 
     now = timezone.now()
     with transaction.atomic():

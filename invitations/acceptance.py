@@ -93,11 +93,7 @@ def invitation_accept(
     now = timezone.now()
     try:
         with transaction.atomic():
-            won = (
-                Invitation.objects.filter(pk=invitation.pk, status=Status.SENT)
-                .exclude(pk__in=Invitation.objects.expired(now))
-                .update(status=Status.ACCEPTED, accepted=now)
-            )
+            won = Invitation.objects.accept(invitation.pk, now=now)
             if not won:
                 return False
             user.save()

@@ -15,6 +15,12 @@ from itertools import chain
 from channels.layers import InMemoryChannelLayer
 from channels_redis.core import RedisChannelLayer
 
+
+def channel_key(prefix: str, channel: str) -> str:
+    """Where channels-redis keeps a channel's messages: a sorted set under its prefix."""
+    return prefix + channel
+
+
 # The waiting messages to take: at most the limit, and no more than a fair share of the
 # queue for each of `share` consumers, so a short queue is spread over a worker's consumers.
 _TAKE_WAITING = """
@@ -30,7 +36,9 @@ async def take_waiting(layer, channel: str, *, limit: int, share: int = 1) -> li
     if limit < 1:
         return []
     if isinstance(layer, RedisChannelLayer):
-        popped = await layer.connection(0).eval(_TAKE_WAITING, 1, layer.prefix + channel, limit, share)
+        popped = await layer.connection(0).eval(
+            _TAKE_WAITING, 1, channel_key(layer.prefix, channel), limit, share
+        )
         return [layer.deserialize(member) for member in popped[::2]]  # member, score, member, …
     if isinstance(layer, InMemoryChannelLayer) and channel in layer.channels:
         waiting = layer.channels[channel]
@@ -41,7 +49,7 @@ async def take_waiting(layer, channel: str, *, limit: int, share: int = 1) -> li
 async def depth(layer, channel: str) -> int:
     """Messages waiting on `channel` (0 for a layer that cannot tell)."""
     if isinstance(layer, RedisChannelLayer):
-        return await layer.connection(0).zcard(layer.prefix + channel)
+        return await layer.connection(0).zcard(channel_key(layer.prefix, channel))
     if isinstance(layer, InMemoryChannelLayer) and channel in layer.channels:
         return layer.channels[channel].qsize()
     return 0
@@ -80,4 +88,4 @@ async def send_many(
         (repr(start + index * 1e-6), layer.serialize(message)) for index, message in enumerate(messages)
     ]
     args = [repr(now), int(layer.expiry), layer.get_capacity(channel), *chain.from_iterable(scored)]
-    return await layer.connection(0).eval(_SEND_MANY, 1, layer.prefix + channel, *args)
+    return await layer.connection(0).eval(_SEND_MANY, 1, channel_key(layer.prefix, channel), *args)

@@ -69,12 +69,6 @@ DEFAULTS: dict[str, object] = {
 }
 # Seconds allowed for one attempt of the mail backend when the host's mailer names none.
 DEFAULT_MAIL_TIMEOUT = 10.0
-# Workers write a heartbeat every HEARTBEAT_INTERVAL; /healthz calls a worker missing when it
-# is older than HEARTBEAT_STALE. Each worker process also says it is alive under a key of its
-# own that lives three beats: the claims of one whose key is gone are released at once.
-HEARTBEAT_INTERVAL = 3.0
-HEARTBEAT_STALE = 30.0
-ALIVE_FOR = 3 * HEARTBEAT_INTERVAL
 
 
 def display_name(user) -> str:
@@ -109,14 +103,6 @@ class AppSettings:
     def KEY_PREFIX(self) -> str:
         """The Redis key prefix of the app's own keys: the channel layer's prefix."""
         return _channel_layer_config().get("prefix", "asgi")
-
-    @property
-    def HEARTBEAT_KEY(self) -> str:
-        return self.KEY_PREFIX + ":invitations:heartbeat"
-
-    @property
-    def ALIVE_PREFIX(self) -> str:
-        return self.KEY_PREFIX + ":invitations:alive:"
 
     @property
     def SITE_ROOT(self) -> str:

@@ -9,7 +9,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import JsonWebsocketConsumer
 from django.db import connections
 
-from invitations import delivery, health, live, mail, queue
+from invitations import delivery, health, live, liveness, mail, messages
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ class InvitationSendConsumer(SyncConsumer):
     def __init__(self) -> None:
         super().__init__()
         self.mailer = mail.ReusableMailer()
-        self.name = f"{health.worker_process()}:{uuid.uuid4().hex[:8]}"
+        self.name = f"{liveness.worker_process()}:{uuid.uuid4().hex[:8]}"
         # A thread of its own, rather than the one thread all SyncConsumers share, so a
         # worker's consumers send concurrently; it keeps this consumer's database and SMTP
         # connections, both closed when the consumer ends.
@@ -64,7 +64,7 @@ class InvitationSendConsumer(SyncConsumer):
         handler(message)
 
     def invitation_send(self, message: dict) -> None:
-        invitation_ids = queue.wake_up_ids(message)
+        invitation_ids = messages.wake_up_ids(message)
         if invitation_ids is None:
             logger.warning("ignoring invitation.send without integer ids: %r", message)
             return

@@ -78,7 +78,7 @@ def invitations_deliver(
 
 def _leave_for_sweep(invitation_ids: Sequence[int]) -> dict[int, DeliveryOutcome]:
     """Wake-ups taken but not acted on: marked unpublished, so the next sweep publishes them."""
-    Invitation.objects.filter(pk__in=invitation_ids, status=Status.PENDING).update(published_at=None)
+    Invitation.objects.unpublish(invitation_ids)
     return dict.fromkeys(invitation_ids, DeliveryOutcome.RELEASED)
 
 
@@ -114,7 +114,7 @@ def _deliver_batch(
     finally:
         # A mail that broke off mid-way keeps its claim: it may have been sent already.
         if unsent := [invitation.pk for invitation in claimed[started:]]:
-            Invitation.objects.release(unsent, worker=worker)
+            Invitation.objects.release_unused(unsent, worker=worker)
             outcomes.update(dict.fromkeys(unsent, DeliveryOutcome.RELEASED))
             logger.info("released %d claimed invitation(s) not sent yet", len(unsent))
     return outcomes
@@ -147,25 +147,22 @@ def _deliver_claimed(
     return outcome, bool(failure and failure.throttled)
 
 
-def _update_own_claim(invitation: Invitation, *, worker: str, **fields) -> bool:
-    """Write `fields` if this worker still holds the claim; keep the object in step."""
-    updated = Invitation.objects.filter(pk=invitation.pk, status=Status.SENDING, claimed_by=worker).update(
-        claimed_at=None, **fields
-    )
-    for name, value in {**fields, "claimed_at": None}.items():
-        setattr(invitation, name, value)
-    return bool(updated)
-
-
 def _record_sent(invitation: Invitation, *, worker: str, message_id: str) -> DeliveryOutcome:
-    stamp = {"sent": timezone.now(), "message_id": message_id[:255]}
+    sent, message_id = timezone.now(), message_id[:255]
     stamped = _while_the_database_is_away(
-        lambda: _update_own_claim(invitation, worker=worker, status=Status.SENT, last_error="", **stamp)
+        lambda: Invitation.objects.stamp_sent(invitation.pk, worker=worker, sent=sent, message_id=message_id)
     )
+    _in_step(invitation, status=Status.SENT, sent=sent, message_id=message_id, last_error="")
     if not stamped:
         logger.warning("invitation id=%s was sent after its claim expired", invitation.pk)
     send_on_commit(invitation_sent, invitation=invitation)
     return DeliveryOutcome.SENT
+
+
+def _in_step(invitation: Invitation, **fields) -> None:
+    """Keep the object as the transition left the row: the boards and the log show it."""
+    for name, value in {**fields, "claimed_at": None}.items():
+        setattr(invitation, name, value)
 
 
 def _while_the_database_is_away(write: Callable[[], bool]) -> bool:
@@ -185,18 +182,21 @@ def _while_the_database_is_away(write: Callable[[], bool]) -> bool:
 
 
 def _record_failure(invitation: Invitation, *, worker: str, failure: failures.SendFailure) -> DeliveryOutcome:
-    if failure.throttled:  # the provider's quota, not this mail: the attempt does not count
+    claims, error, counted = Invitation.objects, failure.error, not failure.throttled
+    if counted and (failure.permanent or invitation.attempts >= app_settings.MAX_ATTEMPTS):
+        claims.fail(invitation.pk, worker=worker, error=error)
+        _in_step(invitation, status=Status.FAILED, last_error=error)
+        return DeliveryOutcome.FAILED
+    if counted:  # pending again: the sweep publishes it once it is due
+        wait = retry_delay(invitation.attempts)
+    else:  # the provider's quota, not this mail: the attempt does not count
         wait = timedelta(seconds=failure.retry_after) if failure.retry_after else retry_delay(1)
-        fields = {"attempts": invitation.attempts - 1, "next_attempt_at": timezone.now() + wait}
-        outcome, fields = DeliveryOutcome.RETRY, {"status": Status.PENDING, "published_at": None, **fields}
-    elif failure.permanent or invitation.attempts >= app_settings.MAX_ATTEMPTS:
-        outcome, fields = DeliveryOutcome.FAILED, {"status": Status.FAILED}
-    else:  # pending again: the sweep publishes it once it is due
-        retry_at = timezone.now() + retry_delay(invitation.attempts)
-        outcome, fields = DeliveryOutcome.RETRY, {"status": Status.PENDING, "next_attempt_at": retry_at}
-        fields["published_at"] = None
-    _update_own_claim(invitation, worker=worker, last_error=failure.error, **fields)
-    return outcome
+    at = timezone.now() + wait
+    claims.schedule_retry(invitation.pk, worker=worker, at=at, error=error, counted=counted)
+    attempts = invitation.attempts if counted else invitation.attempts - 1
+    _in_step(invitation, status=Status.PENDING, next_attempt_at=at, last_error=error, attempts=attempts)
+    invitation.published_at = None
+    return DeliveryOutcome.RETRY
 
 
 def retry_delay(attempt: int) -> timedelta:

@@ -1,118 +1,23 @@
-"""The Invitation row is the outbox: the channel message only wakes a worker up."""
+"""The Invitation row is the outbox: the channel message only wakes a worker up. Its state
+machine, every change of `status`, is in outbox.py."""
 
 import hashlib
-import secrets
-from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from invitations import conf
 from invitations.conf import app_settings
-
-
-def new_nonce() -> str:
-    return secrets.token_hex(16)
+from invitations.outbox import OPEN, InvitationQuerySet, new_nonce
 
 
 def key_digest(key: str) -> str:
     """What the database keeps of an accept link's key. Keys carry 256 random bits, so a
     plain SHA-256 is enough: a leaked dump cannot be turned back into working links."""
     return hashlib.sha256(key.encode()).hexdigest()
-
-
-class InvitationQuerySet(models.QuerySet):
-    def open(self) -> "InvitationQuerySet":
-        """Invitations that stand in the way of inviting their address again."""
-        return self.filter(status__in=Invitation.Status.open())
-
-    def open_addresses(self, emails: Iterable[str]) -> set[str]:
-        """Which of `emails` (lowercased) have an open invitation; matched as the unique
-        constraint matches them, so the database answers from its index."""
-        wanted = {email.lower() for email in emails}
-        matches = self.open().annotate(address=Lower("email")).filter(address__in=wanted)
-        return set(matches.values_list("address", flat=True))
-
-    def expired(self, now: datetime | None = None) -> "InvitationQuerySet":
-        """Sent invitations whose link has expired unused."""
-        cutoff = (now or timezone.now()) - timedelta(days=app_settings.EXPIRY_DAYS)
-        return self.filter(status=Invitation.Status.SENT, sent__lte=cutoff)
-
-    def due(self, now: datetime) -> "InvitationQuerySet":
-        """Pending invitations that may be sent now."""
-        return self.filter(status=Invitation.Status.PENDING, next_attempt_at__lte=now)
-
-    def unsuppressed(self) -> "InvitationQuerySet":
-        """Invitations whose address has not bounced or complained."""
-        return self.filter(~models.Exists(_suppressions_of_address()))
-
-    def claim_due(self, pks: Sequence[int], *, worker: str, now: datetime) -> list["Invitation"]:
-        """Mark the due invitations among `pks` as being sent by `worker`; return them in that order.
-
-        A due invitation whose address is suppressed is not claimed but closed (pending ->
-        bounced or complained, as the suppression says, with the reason in `last_error`) and
-        returned with that status: whoever queued it (an admin's retry, a row older than the
-        complaint), it is not mailed.
-
-        Atomic: of workers claiming a row at once, one gets it (PostgreSQL skips rows another
-        is locking; SQLite's IMMEDIATE transactions run one at a time). A batch takes one
-        SELECT, which also reads the senders and the suppressions, and one UPDATE.
-        """
-        pks, sending = list(dict.fromkeys(pks)), Invitation.Status.SENDING
-        with transaction.atomic(using=self.db):
-            due = self.due(now).filter(pk__in=pks).select_related("sender")  # the mail names them
-            due = due.annotate(suppressed_as=models.Subquery(_suppressions_of_address().values("reason")[:1]))
-            rows = list(due.select_for_update(skip_locked=True, of=("self",)))
-            claimed = [invitation for invitation in rows if not invitation.suppressed_as]
-            self._close_suppressed([invitation for invitation in rows if invitation.suppressed_as])
-            self.filter(pk__in=[invitation.pk for invitation in claimed]).update(
-                status=sending,
-                claimed_at=now,
-                claimed_by=worker,
-                attempts=models.F("attempts") + 1,
-            )
-        for invitation in claimed:  # as the UPDATE left them
-            invitation.status, invitation.claimed_at, invitation.claimed_by = sending, now, worker
-            invitation.attempts += 1
-        order = {pk: index for index, pk in enumerate(pks)}
-        return sorted(rows, key=lambda invitation: order[invitation.pk])
-
-    def _close_suppressed(self, invitations: list["Invitation"]) -> None:
-        """pending -> bounced or complained, for invitations whose address is suppressed."""
-        if not invitations:
-            return
-        found = Suppression.objects.filter(email__in={invitation.email.lower() for invitation in invitations})
-        notes = {suppression.email: suppression.explanation() for suppression in found}
-        for invitation in invitations:
-            invitation.status = invitation.suppressed_as
-            note = notes.get(invitation.email.lower(), invitation.suppressed_as)  # lifted meanwhile
-            invitation.last_error = f"not sent: the address {note}"
-            self.filter(pk=invitation.pk, status=Invitation.Status.PENDING).update(
-                status=invitation.status, last_error=invitation.last_error
-            )
-
-    def release(self, pks: Sequence[int], *, worker: str) -> int:
-        """Hand claims of `worker` that it never used back, for the sweep to publish at once."""
-        return self.filter(pk__in=pks, status=Invitation.Status.SENDING, claimed_by=worker).update(
-            status=Invitation.Status.PENDING,
-            claimed_at=None,
-            claimed_by="",
-            attempts=models.F("attempts") - 1,
-            published_at=None,
-        )
-
-    def forgotten(self, now: datetime) -> "InvitationQuerySet":
-        """Due invitations whose wake-up was never published or has gone unanswered."""
-        cutoff = now - timedelta(seconds=app_settings.REPUBLISH_AFTER)
-        return self.due(now).filter(models.Q(published_at__isnull=True) | models.Q(published_at__lte=cutoff))
-
-    def abandoned(self, now: datetime) -> "InvitationQuerySet":
-        """Claims held past the claim timeout: the worker that took them has died."""
-        cutoff = now - timedelta(seconds=app_settings.CLAIM_TIMEOUT)
-        return self.filter(status=Invitation.Status.SENDING, claimed_at__lte=cutoff)
 
 
 class Invitation(models.Model):
@@ -130,7 +35,7 @@ class Invitation(models.Model):
 
         @classmethod
         def open(cls) -> list[str]:
-            return [cls.PENDING, cls.SENDING, cls.SENT]
+            return list(OPEN)
 
     email = models.EmailField(max_length=254)
     sender = models.ForeignKey(
@@ -208,11 +113,6 @@ class SuppressionQuerySet(models.QuerySet):
     def in_force(self) -> "SuppressionQuerySet":
         """Suppressions an admin has not lifted."""
         return self.filter(lifted__isnull=True)
-
-
-def _suppressions_of_address() -> models.QuerySet:
-    """The suppression in force of an invitation's address, in a subquery: matched lowercased, as stored."""
-    return Suppression.objects.in_force().filter(email=Lower(models.OuterRef("email")))
 
 
 class Suppression(models.Model):

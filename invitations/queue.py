@@ -1,6 +1,5 @@
 """Wake-ups on the send-invite channel. The channel may forget them; the database does not."""
 
-import asyncio
 import logging
 from collections.abc import Iterable
 
@@ -10,13 +9,12 @@ from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from channels_redis.core import RedisChannelLayer
 
-from invitations import batches, live
+from invitations import background, batches, live
 from invitations.conf import app_settings
+from invitations.messages import wake_up
 from invitations.models import Invitation
 
 logger = logging.getLogger(__name__)
-
-SEND_MESSAGE_TYPE = "invitation.send"
 
 
 def invitations_publish(
@@ -37,43 +35,10 @@ def invitations_publish_soon(
     """Publish as `invitations_publish` does; in a web process, from its event loop while the
     request goes on to its response, which then waits neither for Redis nor for its timeouts.
     A wake-up lost with a dying process is the sweep's. Elsewhere it publishes at once."""
-    loop = _Serving.loop
-    if loop is None or loop.is_closed() or not loop.is_running():
-        invitations_publish(invitation_ids=invitation_ids, announcing=announcing, ahead=ahead)
-        return
     ids = list(invitation_ids)
     payloads = [live.invitation_payload(invitation) for invitation in announcing]
-    loop.call_soon_threadsafe(_start_publishing, payloads, ids, ahead)
-
-
-class _Serving:
-    """The event loop of the ASGI application, once it has served a connection."""
-
-    loop: asyncio.AbstractEventLoop | None = None
-    in_flight: set[asyncio.Task] = set()  # held until done: the loop keeps only weak references
-
-
-def serving(application):
-    """ASGI middleware that remembers the event loop running `application` (myproject/asgi.py)."""
-
-    async def remembering(scope, receive, send):
-        _Serving.loop = asyncio.get_running_loop()
-        return await application(scope, receive, send)
-
-    return remembering
-
-
-async def publishing_finished(timeout: float) -> None:
-    """Wait up to `timeout` s for the wake-ups this loop is still publishing (a web process
-    that is shutting down)."""
-    if _Serving.in_flight:
-        await asyncio.wait(set(_Serving.in_flight), timeout=timeout)
-
-
-def _start_publishing(payloads: list[dict], ids: list[int], ahead: bool) -> None:
-    task = asyncio.get_running_loop().create_task(_publish_in_background(payloads, ids, ahead))
-    _Serving.in_flight.add(task)
-    task.add_done_callback(_Serving.in_flight.discard)
+    if not background.web.start(_publish_in_background, payloads, ids, ahead):
+        invitations_publish(invitation_ids=ids, announcing=announcing, ahead=ahead)
 
 
 async def _publish_in_background(payloads: list[dict], ids: list[int], ahead: bool) -> None:
@@ -88,31 +53,7 @@ async def _publish_in_background(payloads: list[dict], ids: list[int], ahead: bo
 def _unpublish(ids: list[int]) -> None:
     """Mark wake-ups that did not go out as never published: the sweep's next round takes them."""
     if ids:
-        Invitation.objects.filter(pk__in=ids).update(published_at=None)
-
-
-def wake_up_ids(message: dict) -> list[int] | None:
-    """The invitation ids a wake-up names: `{"id": 42}` or, merged by a worker, `{"ids": [42, 43]}`.
-    None when it names none, or names anything but integers."""
-    ids = [message["id"]] if "id" in message else message.get("ids")
-    if not isinstance(ids, list) or not ids or any(type(pk) is not int for pk in ids):
-        return None
-    return ids
-
-
-def merge_wake_ups(messages: list[dict]) -> list[dict]:
-    """Several wake-ups as one, so that a consumer claims their invitations in one statement;
-    any other message as it came."""
-    if len(messages) < 2:
-        return messages
-    ids, others = [], []
-    for message in messages:
-        named = wake_up_ids(message) if message.get("type") == SEND_MESSAGE_TYPE else None
-        if named:
-            ids.extend(named)
-        else:
-            others.append(message)
-    return [{"type": SEND_MESSAGE_TYPE, "ids": ids}, *others] if ids else others
+        Invitation.objects.unpublish(ids)
 
 
 def channel_room() -> int:
@@ -129,7 +70,7 @@ async def _announce_and_send(payloads: list[dict], ids: list[int], ahead: bool) 
 
 async def _send_all(ids: list[int], ahead: bool) -> int:
     layer, channel = get_channel_layer(), app_settings.CHANNEL
-    messages = [{"type": SEND_MESSAGE_TYPE, "id": invitation_id} for invitation_id in ids]
+    messages = [wake_up(invitation_id) for invitation_id in ids]
     published = 0
     try:
         if isinstance(layer, RedisChannelLayer):

@@ -6,15 +6,11 @@ from datetime import datetime, timedelta
 from django.db.models import F
 from django.utils import timezone
 
-from invitations import conf, health, queue
+from invitations import liveness, queue
 from invitations.models import Invitation
 
 logger = logging.getLogger(__name__)
 Status = Invitation.Status
-
-
-def _release(claims, reason: str) -> int:
-    return claims.update(status=Status.PENDING, claimed_at=None, published_at=None, last_error=reason)
 
 
 def invitations_redrive(*, now: datetime | None = None, limit: int | None = None) -> int:
@@ -25,14 +21,15 @@ def invitations_redrive(*, now: datetime | None = None, limit: int | None = None
     the database). Safe from any number of workers at once: the claim skips repeats.
     """
     now = now or timezone.now()
-    released = _release(Invitation.objects.abandoned(now), "claim expired")
+    released = Invitation.objects.abandoned(now).release_dead(reason="claim expired")
     # Claims whose worker process stopped saying it is alive (older than one beat: a process
     # says so as it starts, and again every beat).
     older = Invitation.objects.filter(
-        status=Status.SENDING, claimed_at__lte=now - timedelta(seconds=conf.HEARTBEAT_INTERVAL)
+        status=Status.SENDING, claimed_at__lte=now - timedelta(seconds=liveness.HEARTBEAT_INTERVAL)
     )
-    silent = health.silent_claimants(set(older.values_list("claimed_by", flat=True)))
-    released += _release(older.filter(claimed_by__in=silent), "its worker stopped") if silent else 0
+    silent = liveness.silent_claimants(set(older.values_list("claimed_by", flat=True)))
+    if silent:
+        released += older.filter(claimed_by__in=silent).release_dead(reason="its worker stopped")
     if released:
         logger.warning("released %d invitation(s) claimed by a worker that stopped", released)
     room = queue.channel_room()
@@ -42,5 +39,5 @@ def invitations_redrive(*, now: datetime | None = None, limit: int | None = None
     ids = list(forgotten.values_list("pk", flat=True)[:limit])
     if not ids:
         return 0
-    Invitation.objects.filter(pk__in=ids).update(published_at=now)
+    Invitation.objects.mark_published(ids, at=now)
     return queue.invitations_publish(invitation_ids=ids)

@@ -15,7 +15,7 @@ board's consumer itself also requires the page's own scheme and port (live.board
 
 from django.urls import path
 
-from invitations import body_limit, queue, shutdown
+from invitations import background, body_limit, shutdown
 from invitations.conf import app_settings
 
 
@@ -25,9 +25,9 @@ def serving(application):
     request waiting for it; on SIGTERM the requests in flight are answered (up to
     INVITATIONS["SHUTDOWN_TIMEOUT"] s) and their wake-ups sent before it exits (the lifespan
     "shutdown" under uvicorn, a Twisted trigger under daphne)."""
-    finishing = shutdown.finish_requests_on_shutdown(application, then=queue.publishing_finished)
-    living = shutdown.lifespan(finishing, then=queue.publishing_finished)
-    return body_limit.refuse_large_bodies(queue.serving(living))
+    finishing = shutdown.finish_requests_on_shutdown(application, then=background.web.finished)
+    living = shutdown.lifespan(finishing, then=background.web.finished)
+    return body_limit.refuse_large_bodies(background.web.remembering(living))
 
 
 def __getattr__(name: str):

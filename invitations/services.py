@@ -14,7 +14,7 @@ from django.utils.encoding import punycode
 
 from invitations import queue
 from invitations.conf import app_settings
-from invitations.models import Invitation, Suppression, new_nonce
+from invitations.models import Invitation, Suppression
 from invitations.signals import invitation_created, send_on_commit
 
 Status = Invitation.Status
@@ -182,17 +182,8 @@ def invitations_requeue(*, ids: list[int], statuses: list[str]) -> int:
     for invitation_id in ids:
         try:
             with transaction.atomic():
-                requeueable = Invitation.objects.unsuppressed().filter(pk=invitation_id, status__in=statuses)
-                changed = requeueable.update(
-                    status=Status.PENDING,
-                    attempts=0,
-                    last_error="",
-                    key_digest=None,
-                    key_nonce=new_nonce(),  # a new link: the old one stops working
-                    next_attempt_at=timezone.now(),
-                    published_at=timezone.now(),
-                )
-        except IntegrityError:
+                changed = Invitation.objects.filter(pk=invitation_id).requeue(statuses=statuses)
+        except IntegrityError:  # another invitation to the address is open
             continue
         if changed:
             queued.append(invitation_id)
@@ -202,8 +193,7 @@ def invitations_requeue(*, ids: list[int], statuses: list[str]) -> int:
 
 def invitations_revoke(*, ids: list[int]) -> int:
     """Revoke invitations not yet accepted; their links answer 410 from now on."""
-    revocable = [Status.PENDING, Status.SENT, Status.FAILED]
-    return Invitation.objects.filter(pk__in=ids, status__in=revocable).update(status=Status.REVOKED)
+    return Invitation.objects.filter(pk__in=ids).revoke()
 
 
 def suppressions_lift(*, ids: list[int]) -> int:

@@ -95,7 +95,7 @@ def invitation_record_event(
         return False
     at = at or timezone.now()
     if event_type == "delivered":
-        Invitation.objects.filter(pk=invitation.pk, delivered__isnull=True).update(delivered=at)
+        Invitation.objects.stamp_delivered(invitation.pk, at=at)
     elif event_type in SUPPRESSING:
         _suppress(invitation, SUPPRESSING[event_type], reason=reason, at=at, address=about_the_address)
     else:
@@ -117,9 +117,7 @@ def _suppress(invitation: Invitation, why: str, *, reason: str, at: datetime, ad
             )
             return
         # An accepted invitation keeps its status; the address is suppressed all the same.
-        marked = Invitation.objects.filter(pk=invitation.pk, status__in=[Status.SENT, Status.SENDING]).update(
-            status=status, last_error=reason[:2000]
-        )
+        marked = Invitation.objects.mark_bounced(invitation.pk, status=status, reason=reason)
         if marked and status == Status.BOUNCED:  # once: a replay finds the row marked already
             send_on_commit(invitation_bounced, invitation=invitation, reason=reason)
         if not address:

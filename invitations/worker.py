@@ -11,7 +11,6 @@ import contextlib
 import logging
 import random
 import signal
-import time
 from collections import deque
 from functools import partial
 
@@ -19,7 +18,7 @@ from asgiref.compatibility import guarantee_single_callable
 from channels.db import database_sync_to_async
 from channels.worker import Worker
 
-from invitations import acceptance, batches, conf, delivery, health, live, queue, redrive, throttle
+from invitations import acceptance, batches, delivery, health, live, liveness, messages, redrive, throttle
 from invitations.conf import app_settings
 from invitations.redis_url import async_redis
 
@@ -112,7 +111,7 @@ class InvitationWorker(Worker):
             except Exception as exc:  # receive() reports an outage and outlives it
                 logger.debug("could not take waiting messages: %s", exc)
                 waiting = []
-            taken.extend(queue.merge_wake_ups(waiting or [await self.receive(channel)]))
+            taken.extend(messages.merge_wake_ups(waiting or [await self.receive(channel)]))
         return taken.popleft()
 
     async def receive(self, channel: str) -> dict:
@@ -185,11 +184,7 @@ class InvitationWorker(Worker):
         async with async_redis(app_settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5) as client:
             while not self.stopping.is_set():
                 try:
-                    alive = app_settings.ALIVE_PREFIX + health.worker_process()
-                    async with client.pipeline(transaction=False) as pipe:
-                        pipe.set(app_settings.HEARTBEAT_KEY, time.time(), ex=300)
-                        pipe.set(alive, 1, ex=int(conf.ALIVE_FOR))
-                        await pipe.execute()
+                    await liveness.beat(client)
                 except Exception as exc:
                     logger.debug("heartbeat not written: %s", exc)
-                await self.pause(conf.HEARTBEAT_INTERVAL)
+                await self.pause(liveness.HEARTBEAT_INTERVAL)

@@ -4,7 +4,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from invitations import checks
+from invitations import checks, liveness
+from invitations.conf import app_settings
 
 
 def ids(problems) -> list[str]:
@@ -95,7 +96,6 @@ def test_without_a_redis_url_anywhere_it_warns(settings):
 
 
 def test_the_redis_url_defaults_to_the_channel_layers_host(settings):
-    from invitations.conf import app_settings
 
     settings.INVITATIONS = {key: value for key, value in settings.INVITATIONS.items() if key != "REDIS_URL"}
     settings.CHANNEL_LAYERS = {
@@ -106,5 +106,5 @@ def test_the_redis_url_defaults_to_the_channel_layers_host(settings):
     }
 
     assert app_settings.REDIS_URL == "redis://redis.internal:6380/2"
-    assert app_settings.HEARTBEAT_KEY == "site:invitations:heartbeat"
+    assert liveness.heartbeat_key() == "site:invitations:heartbeat"
     assert checks.check_wiring() == []

@@ -11,6 +11,7 @@ from channels.layers import get_channel_layer
 from django.db import OperationalError
 from django.utils import timezone
 
+from invitations import liveness
 from invitations.conf import app_settings
 from invitations.models import Invitation, InvitationQuerySet
 from invitations.throttle import send_gate
@@ -49,7 +50,7 @@ def heartbeat(redis_client, settings):
     """Write the worker's heartbeat as it would, `age` seconds ago."""
 
     def beat(age: float = 0) -> None:
-        redis_client.set(app_settings.HEARTBEAT_KEY, time.time() - age)
+        redis_client.set(liveness.heartbeat_key(), time.time() - age)
 
     return beat
 

@@ -141,7 +141,7 @@ def test_release_hands_back_only_the_workers_own_unused_claims():
     Invitation.objects.claim_due([mine.pk], worker="w1", now=NOW)
     Invitation.objects.claim_due([theirs.pk], worker="w2", now=NOW)
 
-    assert Invitation.objects.release([mine.pk, theirs.pk], worker="w1") == 1
+    assert Invitation.objects.release_unused([mine.pk, theirs.pk], worker="w1") == 1
 
     released = Invitation.objects.get(pk=mine.pk)
     assert (released.status, released.attempts, released.claimed_by) == (Status.PENDING, 0, "")

@@ -3,7 +3,7 @@ real SIGTERM is tests/integration/test_faults_deploy.py's)."""
 
 import asyncio
 
-from invitations import queue, routing
+from invitations import background, routing
 
 
 async def not_for_lifespan(scope, receive, send):
@@ -18,7 +18,7 @@ def test_shutdown_completes_only_once_the_wake_ups_still_going_out_are_published
         await asyncio.sleep(0.05)
         events.append(f"wake-ups published (waited up to {timeout} s)")
 
-    monkeypatch.setattr(queue, "publishing_finished", publishing_finished)
+    monkeypatch.setattr(background.web, "finished", publishing_finished)
 
     async def scenario() -> None:
         server = asyncio.Queue()

@@ -11,7 +11,7 @@ from channels.layers import get_channel_layer
 from django.http import Http404
 from django.utils import timezone
 
-from invitations import acceptance, delivery, health, queue, redrive, services
+from invitations import acceptance, background, delivery, liveness, queue, redrive, services
 from invitations.models import Invitation
 
 pytestmark = pytest.mark.django_db
@@ -65,7 +65,7 @@ def test_redrive_with_nothing_forgotten_publishes_nothing(published):
 
 def test_redrive_releases_claims_of_dead_workers_and_publishes_them(published, settings, monkeypatch):
     settings.INVITATIONS = {**settings.INVITATIONS, "CLAIM_TIMEOUT": 60}
-    monkeypatch.setattr(health, "silent_claimants", lambda claimants: set())  # Redis cannot tell
+    monkeypatch.setattr(liveness, "silent_claimants", lambda claimants: set())  # Redis cannot tell
     now = timezone.now()
     an_hour_ago = now - timedelta(hours=1)
     claim = {"status": Status.SENDING, "next_attempt_at": an_hour_ago, "published_at": an_hour_ago}
@@ -99,7 +99,7 @@ def test_redrive_releases_at_once_the_claims_of_a_worker_whose_heartbeat_is_gone
         asked.append(set(claimants))
         return {"host:111:c0ffee01"}
 
-    monkeypatch.setattr(health, "silent_claimants", silent)
+    monkeypatch.setattr(liveness, "silent_claimants", silent)
 
     assert redrive.invitations_redrive(now=now) == 1
 
@@ -191,7 +191,7 @@ def test_revoke_closes_invitations_that_were_not_accepted(sent_invitation):
 @pytest.fixture
 def serving_loop(monkeypatch):
     """An event loop in a thread of its own that has served an ASGI connection, as daphne's has."""
-    monkeypatch.setattr(queue._Serving, "loop", None)
+    monkeypatch.setattr(background, "web", background.EventLoopWork())
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
@@ -199,7 +199,9 @@ def serving_loop(monkeypatch):
     async def app(scope, receive, send):
         pass
 
-    asyncio.run_coroutine_threadsafe(queue.serving(app)({"type": "http"}, None, None), loop).result(timeout=5)
+    asyncio.run_coroutine_threadsafe(
+        background.web.remembering(app)({"type": "http"}, None, None), loop
+    ).result(timeout=5)
     yield loop
     loop.call_soon_threadsafe(loop.stop)
     thread.join(timeout=5)
@@ -266,7 +268,7 @@ def test_publish_soon_logs_what_breaks_in_the_background(serving_loop, monkeypat
     queue.invitations_publish_soon(invitation_ids=[42])
 
     eventually(lambda: "publishing invitations [42] failed" in caplog.text)
-    eventually(lambda: not queue._Serving.in_flight)  # its done-callback runs on the loop's next turn
+    eventually(lambda: not background.web.in_flight)  # its done-callback runs on the loop's next turn
 
 
 def test_a_stopping_web_process_waits_for_the_wake_ups_still_going_out(serving_loop, monkeypatch):
@@ -279,9 +281,9 @@ def test_a_stopping_web_process_waits_for_the_wake_ups_still_going_out(serving_l
 
     monkeypatch.setattr(queue, "_announce_and_send", slow_send)
     queue.invitations_publish_soon(invitation_ids=[42])
-    eventually(lambda: queue._Serving.in_flight)
+    eventually(lambda: background.web.in_flight)
 
-    waiting = asyncio.run_coroutine_threadsafe(queue.publishing_finished(5), serving_loop)
+    waiting = asyncio.run_coroutine_threadsafe(background.web.finished(5), serving_loop)
     time.sleep(0.05)
     assert not waiting.done(), "it waits while the wake-up is on its way"
     gate.set()
@@ -295,10 +297,10 @@ def test_a_stopping_web_process_waits_no_longer_than_it_is_given(serving_loop, m
 
     monkeypatch.setattr(queue, "_announce_and_send", stuck)
     queue.invitations_publish_soon(invitation_ids=[42])
-    eventually(lambda: queue._Serving.in_flight)
+    eventually(lambda: background.web.in_flight)
 
     started = time.monotonic()
-    asyncio.run_coroutine_threadsafe(queue.publishing_finished(0.1), serving_loop).result(timeout=5)
+    asyncio.run_coroutine_threadsafe(background.web.finished(0.1), serving_loop).result(timeout=5)
     assert time.monotonic() - started < 1
-    for task in list(queue._Serving.in_flight):
+    for task in list(background.web.in_flight):
         serving_loop.call_soon_threadsafe(task.cancel)

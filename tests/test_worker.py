@@ -11,7 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import OperationalError, connections
 
-from invitations import live, queue, redrive
+from invitations import live, messages, queue, redrive
 from invitations.conf import app_settings
 from invitations.delivery import Collaborators
 from invitations.models import Invitation
@@ -119,7 +119,7 @@ def test_a_short_queue_is_shared_among_the_consumers(channel_layer):
     handed = hand_out(channel_layer, [wake_up(pk) for pk in range(1, 7)], slots=3, concurrency=3, batch=20)
 
     # Each takes its share of what is still waiting: 6 / 3, then 4 / 3, then 2 / 3 (rounded up).
-    assert [queue.wake_up_ids(message) for message in handed] == [[1, 2], [3, 4], [5]]
+    assert [messages.wake_up_ids(message) for message in handed] == [[1, 2], [3, 4], [5]]
 
 
 def test_another_message_taken_with_wake_ups_is_handed_on_after_them(channel_layer):
