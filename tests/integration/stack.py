@@ -74,12 +74,17 @@ class Stack:
         return f"http://127.0.0.1:{self.web_port}"
 
     def start_worker(self, name: str = "worker") -> Process:
-        process = Process(
-            name, [sys.executable, "manage.py", "runworker", "send-invite"], self.env, self.log_dir
-        )
-        self.processes.append(process)
-        process.wait_logged("worker ready", timeout=30)
+        [process] = self.start_workers(name)
         return process
+
+    def start_workers(self, *names: str) -> list[Process]:
+        """Start the workers side by side, then wait until each is ready."""
+        command = [sys.executable, "manage.py", "runworker", "send-invite"]
+        started = [Process(name, command, self.env, self.log_dir) for name in names]
+        self.processes.extend(started)
+        for process in started:
+            process.wait_logged("worker ready", timeout=30)
+        return started
 
     def start_web(self) -> Process:
         process = Process("web", web_command(self.web_port), self.env, self.log_dir)

@@ -30,15 +30,15 @@ def release_with_a_migration(fault_stack):
 def test_a_rolling_deploy_of_two_workers_mid_flow_loses_nothing_and_sends_nothing_twice(
     fault_stack, smtp, release_with_a_migration
 ):
-    fault_stack.env["INVITATION_SEND_RATE"] = "25/s"  # 500 take 20 s: the deploy lands mid-flow
-    old = [fault_stack.start_worker("old-1"), fault_stack.start_worker("old-2")]
+    fault_stack.env["INVITATION_SEND_RATE"] = "20/s"  # 500 take 25 s: the deploy lands mid-flow
+    old = fault_stack.start_workers("old-1", "old-2")
     emails = addresses("deploy", 500)
     services.invitations_create_many(emails=emails, sender=None)
     wait_for(lambda: len(smtp.received) >= 60, timeout=30, message="the first 60 mails")
 
     release = release_with_a_migration()  # on the live database, while the old workers send
     assert "Applying sessions.0001_initial... OK" in release, release
-    new = [fault_stack.start_worker("new-1"), fault_stack.start_worker("new-2")]
+    new = fault_stack.start_workers("new-1", "new-2")
     sent_before_sigterm = len(smtp.received)
     for worker in old:
         worker.signal(signal.SIGTERM)
