@@ -4,6 +4,9 @@ key = "<id in base 36>-<HMAC-SHA256 of SECRET_KEY over the id and the row's nonc
 invitation sent twice (a worker killed between the server's 250 and the stamp) carries the
 same working link; a resend draws a new nonce, which kills the old link; the database alone
 cannot make a link; keys made with a secret in SECRET_KEY_FALLBACKS keep working.
+
+The opt-out token in a mail's List-Unsubscribe link is made the same way with a salt of its own
+over the id and the address, not the nonce: a resend keeps it working, and it accepts nothing.
 """
 
 import re
@@ -15,6 +18,7 @@ from django.utils.http import base36_to_int, int_to_base36
 from invitations.models import Invitation, key_digest
 
 SALT = "invitations.keys.invitation_key"
+OPT_OUT_SALT = "invitations.keys.opt_out_token"
 KEY = re.compile(r"([0-9a-z]{1,13})-([0-9a-f]{64})")
 
 
@@ -58,6 +62,29 @@ def invitation_for_reference(reference: str) -> Invitation | None:
     if any(constant_time_compare(digest, key_digest(key)) for key in keys):
         return invitation
     return None
+
+
+def opt_out_token(invitation: Invitation) -> str:
+    return f"{int_to_base36(invitation.pk)}-{_opt_out_digest(invitation, settings.SECRET_KEY)}"
+
+
+def invitation_for_opt_out_token(token: str) -> Invitation | None:
+    """The invitation whose mail carried the opt-out `token`, or None for any token that is not one."""
+    match = KEY.fullmatch(token)
+    if match is None:
+        return None
+    invitation = Invitation.objects.filter(pk=base36_to_int(match.group(1))).first()
+    if invitation is None:
+        return None
+    secrets_in_use = [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+    if any(constant_time_compare(match.group(2), _opt_out_digest(invitation, s)) for s in secrets_in_use):
+        return invitation
+    return None
+
+
+def _opt_out_digest(invitation: Invitation, secret: str) -> str:
+    value = f"{invitation.pk}:{invitation.email.lower()}"
+    return salted_hmac(OPT_OUT_SALT, value, secret=secret, algorithm="sha256").hexdigest()
 
 
 def _token(invitation: Invitation, secret: str) -> str:

@@ -18,7 +18,18 @@ from asgiref.compatibility import guarantee_single_callable
 from channels.db import database_sync_to_async
 from channels.worker import Worker
 
-from invitations import acceptance, batches, delivery, health, live, liveness, messages, redrive, throttle
+from invitations import (
+    acceptance,
+    batches,
+    delivery,
+    health,
+    live,
+    liveness,
+    messages,
+    redrive,
+    retention,
+    throttle,
+)
 from invitations.conf import app_settings
 from invitations.redis_url import async_redis
 
@@ -55,7 +66,13 @@ class InvitationWorker(Worker):
         ]
         chores = [
             asyncio.create_task(chore())
-            for chore in (self.sweep_forever, self.beat_forever, self.announce_forever, self.purge_forever)
+            for chore in (
+                self.sweep_forever,
+                self.beat_forever,
+                self.announce_forever,
+                self.purge_forever,
+                self.retention_forever,
+            )
         ]
         logger.info("worker ready on %s, concurrency %d", ", ".join(self.channels), self.concurrency)
         await self.stopping.wait()
@@ -172,6 +189,17 @@ class InvitationWorker(Worker):
             except Exception as exc:  # the next round tries again
                 logger.warning("expired sessions not purged (%s: %s)", type(exc).__name__, exc)
             await self.pause(app_settings.SESSION_PURGE_INTERVAL)
+
+    async def retention_forever(self) -> None:
+        """Under RETENTION_DAYS, delete the invitations that ended long ago, once a day for the
+        whole fleet: each worker asks every hour, the first to take the day's lock purges."""
+        purge = database_sync_to_async(retention.invitations_purge_daily)
+        while app_settings.RETENTION_DAYS is not None and not self.stopping.is_set():
+            try:
+                await purge()
+            except Exception as exc:  # the next round tries again
+                logger.warning("retention purge not done (%s: %s)", type(exc).__name__, exc)
+            await self.pause(retention.CHECK_INTERVAL)
 
     async def announce_forever(self) -> None:
         while True:
