@@ -174,7 +174,10 @@ def test_message_links_to_the_accept_page_in_both_bodies(settings):
     message = mail.build_message(invitation_from("Grace", "Hopper"), key="k3y")
 
     link = "https://invites.example.com/invites/accept/k3y/"
-    assert (message.to, message.from_email) == (["ada@example.com"], '"invites.example.com" <team@example.com>')
+    assert (message.to, message.from_email) == (
+        ["ada@example.com"],
+        '"invites.example.com" <team@example.com>',
+    )
     assert message.subject == "Grace Hopper invited you to join"
     assert link in message.body
     assert f'href="{link}"' in html_body(message)
