@@ -1,6 +1,7 @@
 """Build the invitation e-mail and send it over a reused connection."""
 
 import contextlib
+import email.message
 import logging
 import secrets
 import smtplib
@@ -62,12 +63,29 @@ def headers_for(*, opt_out: str) -> dict[str, str]:
     return headers
 
 
+class InvitationMessage(EmailMultiAlternatives):
+    """Django's message, except that List-Unsubscribe stays one line. Python's email package
+    folds a header line over 78 characters, and a URL has no space to fold at, so it turns the
+    URL into RFC 2047 encoded words (python/cpython#85725), which Gmail and others do not
+    decode there: no unsubscribe button. RFC 5322 allows up to 998 characters."""
+
+    def message(self, **kwargs):
+        message = super().message(**kwargs)
+        value = message["List-Unsubscribe"]
+        # Django 5.2's legacy message folds at spaces only; a non-ASCII URL is left to Django.
+        if isinstance(message, email.message.EmailMessage) and value and str(value).isascii():
+            del message["List-Unsubscribe"]
+            message.set_raw("List-Unsubscribe", str(value))  # a plain value, not a header to refold
+            message.policy = message.policy.clone(refold_source="none")  # written as it is
+        return message
+
+
 SUBJECT_TEMPLATE = "invitations/email/subject.txt"
 TEXT_TEMPLATE = "invitations/email/body.txt"
 HTML_TEMPLATE = "invitations/email/body.html"
 
 
-def build_message(invitation: Invitation, *, key: str) -> EmailMultiAlternatives:
+def build_message(invitation: Invitation, *, key: str) -> InvitationMessage:
     """The invitation mail: a text body and an autoescaped HTML alternative. Addressed to
     OVERRIDE_RECIPIENTS instead of the invitee when that is set (staging)."""
     opt_out = opt_out_url(invitation)
@@ -82,7 +100,7 @@ def build_message(invitation: Invitation, *, key: str) -> EmailMultiAlternatives
     subject = render_to_string(SUBJECT_TEMPLATE, context)
     # Subjects must stay on one line: the template's newlines never reach a header.
     subject = " ".join(subject.split())
-    message = EmailMultiAlternatives(
+    message = InvitationMessage(
         subject=subject,
         body=render_to_string(TEXT_TEMPLATE, context),
         from_email=from_address(),
