@@ -105,12 +105,13 @@ def test_invitations_that_ended_before_0009_get_the_best_time_there_is(migrate):
     old = migrate(("invitations", "0008_forget_accept_keys_in_sessions")).get_model(
         "invitations", "Invitation"
     )
+    times = {"created": created, "sent": sent}
     rows = {
-        "accepted": old.objects.create(email="a@x.com", status="accepted", created=created, sent=sent, accepted=accepted),
-        "failed": old.objects.create(email="f@x.com", status="failed", created=created, sent=sent),
+        "accepted": old.objects.create(email="a@x.com", status="accepted", accepted=accepted, **times),
+        "failed": old.objects.create(email="f@x.com", status="failed", **times),
         "revoked": old.objects.create(email="r@x.com", status="revoked", created=created),
-        "sent": old.objects.create(email="s@x.com", status="sent", created=created, sent=sent),
-    }  # fmt: skip
+        "sent": old.objects.create(email="s@x.com", status="sent", **times),
+    }
 
     Invitation = migrate(("invitations", "0009_opt_out_and_retention")).get_model("invitations", "Invitation")
 
