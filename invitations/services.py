@@ -2,6 +2,7 @@
 and the invitee's opt-out."""
 
 import contextlib
+import logging
 import re
 from datetime import timedelta
 from enum import StrEnum
@@ -19,6 +20,7 @@ from invitations.conf import app_settings
 from invitations.models import Invitation, Suppression
 from invitations.signals import invitation_created, send_on_commit
 
+logger = logging.getLogger(__name__)
 Status = Invitation.Status
 
 
@@ -220,6 +222,8 @@ def invitation_opt_out(*, invitation: Invitation) -> Suppression:
             suppression, _ = Suppression.objects.update_or_create(
                 email=email, defaults={**fields, "invitation": invitation}
             )
-    for changed in Invitation.objects.filter(pk__in=pks, status=Status.OPTED_OUT, ended=now):
-        live.invitation_announce(invitation=changed)
+    changed = list(Invitation.objects.filter(pk__in=pks, status=Status.OPTED_OUT, ended=now))
+    logger.info("invitation id=%s opted out: %d invitation(s) ended", invitation.pk, len(changed))
+    for ended in changed:
+        live.invitation_announce(invitation=ended)
     return suppression
