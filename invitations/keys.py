@@ -10,6 +10,7 @@ over the id and the address, not the nonce: a resend keeps it working, and it ac
 """
 
 import re
+from collections.abc import Callable
 
 from django.conf import settings
 from django.utils.crypto import constant_time_compare, salted_hmac
@@ -35,10 +36,8 @@ def invitation_for_key(key: str) -> Invitation | None:
     invitation = invitations.filter(pk=base36_to_int(match.group(1))).first()
     if invitation is None or not invitation.key_nonce:
         return None
-    secrets_in_use = [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
-    if any(constant_time_compare(match.group(2), _token(invitation, secret)) for secret in secrets_in_use):
-        return invitation
-    return None
+    made = _made_with_a_secret(match.group(2), lambda secret: _token(invitation, secret))
+    return invitation if made else None
 
 
 def key_reference(key: str) -> str:
@@ -57,11 +56,8 @@ def invitation_for_reference(reference: str) -> Invitation | None:
     invitation = invitations.filter(pk=base36_to_int(id36)).first()
     if invitation is None or not invitation.key_nonce:
         return None
-    secrets_in_use = [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
-    keys = (f"{id36}-{_token(invitation, secret)}" for secret in secrets_in_use)
-    if any(constant_time_compare(digest, key_digest(key)) for key in keys):
-        return invitation
-    return None
+    made = _made_with_a_secret(digest, lambda secret: key_digest(f"{id36}-{_token(invitation, secret)}"))
+    return invitation if made else None
 
 
 def opt_out_token(invitation: Invitation) -> str:
@@ -76,10 +72,14 @@ def invitation_for_opt_out_token(token: str) -> Invitation | None:
     invitation = Invitation.objects.filter(pk=base36_to_int(match.group(1))).first()
     if invitation is None:
         return None
+    made = _made_with_a_secret(match.group(2), lambda secret: _opt_out_digest(invitation, secret))
+    return invitation if made else None
+
+
+def _made_with_a_secret(value: str, make: Callable[[str], str]) -> bool:
+    """Whether `make(secret)` gives `value` for SECRET_KEY or one of SECRET_KEY_FALLBACKS."""
     secrets_in_use = [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
-    if any(constant_time_compare(match.group(2), _opt_out_digest(invitation, s)) for s in secrets_in_use):
-        return invitation
-    return None
+    return any(constant_time_compare(value, make(secret)) for secret in secrets_in_use)
 
 
 def _opt_out_digest(invitation: Invitation, secret: str) -> str:
