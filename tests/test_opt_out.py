@@ -106,3 +106,14 @@ def test_the_token_survives_a_resend(sent_invitation, mailoutbox, admin_client, 
     assert one_click(mail_client, first).status_code == 200
     invitation.refresh_from_db()
     assert invitation.status == Status.OPTED_OUT
+
+
+def test_a_token_made_before_the_secret_key_was_rotated_still_works(
+    sent_invitation, mailoutbox, mail_client, settings
+):
+    path = opt_out_path(mailoutbox[-1])
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a-new-secret-key-" + "x" * 40
+
+    assert one_click(mail_client, path).status_code == 200
+    assert Suppression.objects.in_force().exists()
