@@ -32,6 +32,12 @@ $(CHROMIUM):
 	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi
 
+# The spam-score test runs the real mail through Debian's SpamAssassin (local rules, no network).
+SPAMASSASSIN := /usr/bin/spamassassin
+$(SPAMASSASSIN):
+	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq spamassassin >/dev/null; \
+	else sudo apt-get update -qq && sudo apt-get install -y -qq spamassassin >/dev/null; fi
+
 ## make run: migrate, then start web + worker (Procfile) with SQLite and console mail.
 run: $(VENV)/.runtime
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
@@ -58,11 +64,11 @@ lint: $(VENV)/.test
 
 # Tests marked own_postgres start a PostgreSQL cluster of their own, and those marked host_project
 # a Django 5.2 venv with its own SQLite: each kind runs in one pass only.
-test-sqlite: $(VENV)/.test $(CHROMIUM)
+test-sqlite: $(VENV)/.test $(CHROMIUM) $(SPAMASSASSIN)
 	$(BIN)/python -m pytest -m "not own_postgres"
 
 # In CI a missing PostgreSQL is a failure; locally it is reported and skipped.
-test-postgres: $(VENV)/.test $(CHROMIUM)
+test-postgres: $(VENV)/.test $(CHROMIUM) $(SPAMASSASSIN)
 	@if $(BIN)/python -c "import psycopg; psycopg.connect('$(PG_TEST_URL)', connect_timeout=3).close()" 2>/dev/null; then \
 		DATABASE_URL=$(PG_TEST_URL) $(BIN)/python -m pytest -m "not host_project"; \
 	elif [ "$$CI" = "true" ]; then \

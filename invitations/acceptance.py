@@ -75,8 +75,9 @@ def sessions_purge() -> None:
 
 
 def acceptance_refusal(invitation: Invitation) -> str | None:
-    """Why this invitation can no longer be accepted ("accepted", "revoked", "expired"), or None."""
-    if invitation.status in (Status.ACCEPTED, Status.REVOKED):
+    """Why this invitation can no longer be accepted ("accepted", "revoked", "opted_out",
+    "expired"), or None."""
+    if invitation.status in (Status.ACCEPTED, Status.REVOKED, Status.OPTED_OUT):
         return invitation.status
     if invitation.status != Status.SENT or invitation.is_expired():
         return "expired"

@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 
 from invitations import services
+from invitations.conf import app_settings
 from invitations.forms import InvitationForm
 from invitations.models import Invitation, Suppression
 
@@ -48,9 +49,18 @@ class InvitationAdmin(admin.ModelAdmin):
     date_hierarchy = "created"
     readonly_fields = [
         "sender", "status", "created", "sent", "delivered", "message_id", "accepted", "attempts",
-        "last_error", "next_attempt_at", "published_at", "claimed_at", "claimed_by",
+        "last_error", "ended", "next_attempt_at", "published_at", "claimed_at", "claimed_by",
     ]  # fmt: skip
     actions = ["resend", "retry_now", "revoke"]
+
+    def changelist_view(self, request, extra_context=None):
+        if request.method == "GET" and app_settings.OVERRIDE_RECIPIENTS:  # once, not again after an action
+            override = ", ".join(app_settings.OVERRIDE_RECIPIENTS)
+            self.message_user(
+                request, f"Staging: every invitation mail goes to {override}, not to the address invited.",
+                messages.WARNING,
+            )  # fmt: skip
+        return super().changelist_view(request, extra_context)
 
     def get_readonly_fields(self, request, obj=None):
         # The address of an existing invitation is history; invite again instead.
@@ -100,7 +110,7 @@ class InvitationAdmin(admin.ModelAdmin):
         skipped = queryset.count() - changed - suppressed
         text = f"{changed} invitation(s) {verb}."
         if suppressed:
-            text += f" {suppressed} skipped: address suppressed (bounced or complained)."
+            text += f" {suppressed} skipped: address suppressed (bounced, complained or opted out)."
         if skipped:
             text += f" {skipped} skipped: the action does not apply to them."
         self.message_user(request, text, messages.SUCCESS if changed else messages.WARNING)
@@ -111,13 +121,13 @@ def _ids(queryset) -> list[int]:
 
 
 def _suppressed(queryset) -> int:
-    """How many of the selected invitations are to an address that bounced or complained."""
+    """How many of the selected invitations are to an address that bounced, complained or opted out."""
     return queryset.count() - queryset.unsuppressed().count()
 
 
 @admin.register(Suppression)
 class SuppressionAdmin(admin.ModelAdmin):
-    """Addresses not invited again because they hard-bounced or complained."""
+    """Addresses not invited again because they hard-bounced, complained or opted out."""
 
     list_display = ["email", "reason", "detail", "created", "invitation", "lifted"]
     list_filter = ["reason", "created", ("lifted", admin.EmptyFieldListFilter)]
@@ -126,7 +136,7 @@ class SuppressionAdmin(admin.ModelAdmin):
     actions = ["lift"]
 
     def has_add_permission(self, request):
-        return False  # only a provider's word suppresses an address
+        return False  # only a provider's word or the invitee's opt-out suppresses an address
 
     @admin.action(description="Lift: allow inviting these addresses again", permissions=["delete"])
     def lift(self, request, queryset):

@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import Error, Warning, register
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.validators import validate_email
 from django.utils.module_loading import import_string
 
 from invitations import conf, throttle
@@ -35,6 +36,7 @@ MINIMUMS = {
     "ACCEPT_SESSION_AGE": 60,
     "SESSION_PURGE_INTERVAL": 0,
     "MAX_REQUEST_BYTES": 1024,
+    "RETENTION_DAYS": 1,
 }
 INTEGERS = {
     "WORKER_CONCURRENCY",
@@ -43,7 +45,9 @@ INTEGERS = {
     "MAX_ATTEMPTS",
     "EXPIRY_DAYS",
     "RATE_LIMIT",
+    "RETENTION_DAYS",
 }
+LISTS = {"OVERRIDE_RECIPIENTS"}  # of e-mail addresses
 STRINGS = {
     "SITE_URL",
     "REDIS_URL",
@@ -52,6 +56,7 @@ STRINGS = {
     "SEND_RATE",
     "USER_DISPLAY_NAME",
     "EHLO_NAME",
+    "FEEDBACK_ID",
 }
 
 
@@ -84,6 +89,9 @@ def _unknown(key: str) -> Error:
 def _wrong_type(key: str, value) -> list[Error]:
     if key in STRINGS:
         expected, ok = "a string", isinstance(value, str)
+    elif key in LISTS:
+        expected = "a list of e-mail addresses"
+        ok = isinstance(value, list | tuple) and all(isinstance(item, str) for item in value)
     elif key in INTEGERS:
         expected, ok = "an integer", isinstance(value, int) and not isinstance(value, bool)
     else:
@@ -121,9 +129,19 @@ def _wrong_value(key: str, value) -> list[Error]:
             problem = f"cannot be imported ({error})"
     elif key in ("CHANNEL", "WEBSOCKET_PATH") and not value.strip("/"):
         problem = "must not be empty"
+    elif key == "OVERRIDE_RECIPIENTS" and (invalid := [item for item in value if not _is_address(item)]):
+        problem = f"must hold e-mail addresses only, not {', '.join(map(repr, invalid))}"
     if problem is None:
         return []
     return [Error(f"INVITATIONS[{key!r}] {problem}; it is {value!r}.", id="invitations.E004")]
+
+
+def _is_address(value: str) -> bool:
+    try:
+        validate_email(value)
+    except ValidationError:
+        return False
+    return True
 
 
 def _redis_url_errors(url: str) -> list[Error]:
@@ -207,3 +225,20 @@ def _channel_layer_problems() -> list[Error | Warning]:
 def _is_app(entry: str, label: str) -> bool:
     """An INSTALLED_APPS entry names the app `label` or one of its AppConfigs."""
     return entry == label or entry.startswith(label + ".apps.")
+
+
+@register(deploy=True)
+def check_override_recipients(app_configs=None, **kwargs) -> list[Warning]:
+    """invitations.W003: the staging switch left on in production sends nobody their invitation."""
+    configured = getattr(settings, "INVITATIONS", {})
+    override = configured.get("OVERRIDE_RECIPIENTS") if isinstance(configured, dict) else None
+    if not override or settings.DEBUG:
+        return []
+    return [
+        Warning(
+            f"INVITATIONS['OVERRIDE_RECIPIENTS'] is set with DEBUG off: every invitation mail goes "
+            f"to {', '.join(override)} instead of the invitee.",
+            hint="Unset INVITATION_OVERRIDE_RECIPIENTS outside staging.",
+            id="invitations.W003",
+        )
+    ]

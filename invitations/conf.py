@@ -66,6 +66,14 @@ DEFAULTS: dict[str, object] = {
     # the host of SITE_URL. Django's own backend says this machine's name, often "localhost",
     # which spam filters count against the mail.
     "EHLO_NAME": None,
+    # Staging: every mail goes to these addresses instead of the invitee's (the row keeps the
+    # real address), as django-post-office's OVERRIDE_RECIPIENTS; empty: mail goes out as addressed.
+    "OVERRIDE_RECIPIENTS": [],
+    # Workers delete invitations that ended (accepted, revoked, expired, failed, bounced,
+    # complained, opted out) this many days ago, once a day; suppressions stay. None: keep them.
+    "RETENTION_DAYS": None,
+    # The Feedback-ID header of every mail (Gmail's "a:b:c:SenderId"); None: no header.
+    "FEEDBACK_ID": None,
 }
 # Seconds allowed for one attempt of the mail backend when the host's mailer names none.
 DEFAULT_MAIL_TIMEOUT = 10.0
@@ -147,6 +155,11 @@ def mail_timeout() -> float:
 
 def site_host() -> str:
     return urlsplit(app_settings.SITE_URL).hostname or "localhost"
+
+
+def site_name() -> str:
+    """What mails name the site (the From display name, the opt-out line): the host of SITE_URL."""
+    return site_host()
 
 
 def ehlo_name_of(host: str) -> str:

@@ -4,9 +4,13 @@ key = "<id in base 36>-<HMAC-SHA256 of SECRET_KEY over the id and the row's nonc
 invitation sent twice (a worker killed between the server's 250 and the stamp) carries the
 same working link; a resend draws a new nonce, which kills the old link; the database alone
 cannot make a link; keys made with a secret in SECRET_KEY_FALLBACKS keep working.
+
+The opt-out token in a mail's List-Unsubscribe link is made the same way with a salt of its own
+over the id and the address, not the nonce: a resend keeps it working, and it accepts nothing.
 """
 
 import re
+from collections.abc import Callable
 
 from django.conf import settings
 from django.utils.crypto import constant_time_compare, salted_hmac
@@ -15,6 +19,7 @@ from django.utils.http import base36_to_int, int_to_base36
 from invitations.models import Invitation, key_digest
 
 SALT = "invitations.keys.invitation_key"
+OPT_OUT_SALT = "invitations.keys.opt_out_token"
 KEY = re.compile(r"([0-9a-z]{1,13})-([0-9a-f]{64})")
 
 
@@ -31,10 +36,8 @@ def invitation_for_key(key: str) -> Invitation | None:
     invitation = invitations.filter(pk=base36_to_int(match.group(1))).first()
     if invitation is None or not invitation.key_nonce:
         return None
-    secrets_in_use = [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
-    if any(constant_time_compare(match.group(2), _token(invitation, secret)) for secret in secrets_in_use):
-        return invitation
-    return None
+    made = _made_with_a_secret(match.group(2), lambda secret: _token(invitation, secret))
+    return invitation if made else None
 
 
 def key_reference(key: str) -> str:
@@ -53,11 +56,35 @@ def invitation_for_reference(reference: str) -> Invitation | None:
     invitation = invitations.filter(pk=base36_to_int(id36)).first()
     if invitation is None or not invitation.key_nonce:
         return None
+    made = _made_with_a_secret(digest, lambda secret: key_digest(f"{id36}-{_token(invitation, secret)}"))
+    return invitation if made else None
+
+
+def opt_out_token(invitation: Invitation) -> str:
+    return f"{int_to_base36(invitation.pk)}-{_opt_out_digest(invitation, settings.SECRET_KEY)}"
+
+
+def invitation_for_opt_out_token(token: str) -> Invitation | None:
+    """The invitation whose mail carried the opt-out `token`, or None for any token that is not one."""
+    match = KEY.fullmatch(token)
+    if match is None:
+        return None
+    invitation = Invitation.objects.filter(pk=base36_to_int(match.group(1))).first()
+    if invitation is None:
+        return None
+    made = _made_with_a_secret(match.group(2), lambda secret: _opt_out_digest(invitation, secret))
+    return invitation if made else None
+
+
+def _made_with_a_secret(value: str, make: Callable[[str], str]) -> bool:
+    """Whether `make(secret)` gives `value` for SECRET_KEY or one of SECRET_KEY_FALLBACKS."""
     secrets_in_use = [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
-    keys = (f"{id36}-{_token(invitation, secret)}" for secret in secrets_in_use)
-    if any(constant_time_compare(digest, key_digest(key)) for key in keys):
-        return invitation
-    return None
+    return any(constant_time_compare(value, make(secret)) for secret in secrets_in_use)
+
+
+def _opt_out_digest(invitation: Invitation, secret: str) -> str:
+    value = f"{invitation.pk}:{invitation.email.lower()}"
+    return salted_hmac(OPT_OUT_SALT, value, secret=secret, algorithm="sha256").hexdigest()
 
 
 def _token(invitation: Invitation, secret: str) -> str:

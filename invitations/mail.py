@@ -1,9 +1,11 @@
 """Build the invitation e-mail and send it over a reused connection."""
 
 import contextlib
+import email.message
 import logging
 import secrets
 import smtplib
+from email.utils import formataddr, parseaddr
 
 from anymail.backends.base import AnymailBaseBackend
 from django.conf import settings
@@ -11,7 +13,8 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from invitations.conf import app_settings
+from invitations import keys
+from invitations.conf import app_settings, site_name
 from invitations.models import Invitation
 
 try:  # Django 6.1+: the MAILERS setting; mailers.default also honours the older EMAIL_* ones
@@ -34,27 +37,75 @@ def accept_url(key: str) -> str:
     return app_settings.SITE_ROOT + reverse("invitations:accept", kwargs={"key": key})
 
 
+def opt_out_url(invitation: Invitation) -> str:
+    """The one-click opt-out link (List-Unsubscribe) of the invitation's mails."""
+    token = keys.opt_out_token(invitation)
+    return app_settings.SITE_ROOT + reverse("invitations:opt-out", kwargs={"token": token})
+
+
+def from_address() -> str:
+    """DEFAULT_FROM_EMAIL's address with the site's name as display name (any it had replaced)."""
+    _, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
+    return formataddr((site_name(), address or settings.DEFAULT_FROM_EMAIL))
+
+
+def headers_for(*, opt_out: str) -> dict[str, str]:
+    """What inboxes expect of a sender's mail: RFC 8058 one-click opt-out, RFC 3834's mark that
+    no auto-responder should answer (Exchange reads its own header), Gmail's Feedback-ID."""
+    headers = {
+        "List-Unsubscribe": f"<{opt_out}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        "Auto-Submitted": "auto-generated",
+        "X-Auto-Response-Suppress": "OOF, AutoReply",
+    }
+    if app_settings.FEEDBACK_ID:
+        headers["Feedback-ID"] = app_settings.FEEDBACK_ID
+    return headers
+
+
+class InvitationMessage(EmailMultiAlternatives):
+    """Django's message, except that List-Unsubscribe stays one line. Python's email package
+    folds a header line over 78 characters, and a URL has no space to fold at, so it turns the
+    URL into RFC 2047 encoded words (python/cpython#85725), which Gmail and others do not
+    decode there: no unsubscribe button. RFC 5322 allows up to 998 characters."""
+
+    def message(self, **kwargs):
+        message = super().message(**kwargs)
+        value = message["List-Unsubscribe"]
+        # Django 5.2's legacy message folds at spaces only; a non-ASCII URL is left to Django.
+        if isinstance(message, email.message.EmailMessage) and value and str(value).isascii():
+            del message["List-Unsubscribe"]
+            message.set_raw("List-Unsubscribe", str(value))  # a plain value, not a header to refold
+            message.policy = message.policy.clone(refold_source="none")  # written as it is
+        return message
+
+
 SUBJECT_TEMPLATE = "invitations/email/subject.txt"
 TEXT_TEMPLATE = "invitations/email/body.txt"
 HTML_TEMPLATE = "invitations/email/body.html"
 
 
-def build_message(invitation: Invitation, *, key: str) -> EmailMultiAlternatives:
-    """The invitation mail: a text body and an autoescaped HTML alternative."""
+def build_message(invitation: Invitation, *, key: str) -> InvitationMessage:
+    """The invitation mail: a text body and an autoescaped HTML alternative. Addressed to
+    OVERRIDE_RECIPIENTS instead of the invitee when that is set (staging)."""
+    opt_out = opt_out_url(invitation)
     context = {
         "invitation": invitation,
         "sender_name": invitation.sender_name,
         "accept_url": accept_url(key),
         "expiry_days": app_settings.EXPIRY_DAYS,
+        "site_name": site_name(),
+        "opt_out_url": opt_out,
     }
     subject = render_to_string(SUBJECT_TEMPLATE, context)
     # Subjects must stay on one line: the template's newlines never reach a header.
     subject = " ".join(subject.split())
-    message = EmailMultiAlternatives(
+    message = InvitationMessage(
         subject=subject,
         body=render_to_string(TEXT_TEMPLATE, context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[invitation.email],
+        from_email=from_address(),
+        to=list(app_settings.OVERRIDE_RECIPIENTS) or [invitation.email],
+        headers=headers_for(opt_out=opt_out),
     )
     message.attach_alternative(render_to_string(HTML_TEMPLATE, context), "text/html")
     return message

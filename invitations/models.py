@@ -32,6 +32,7 @@ class Invitation(models.Model):
         REVOKED = "revoked", "revoked"
         BOUNCED = "bounced", "bounced"  # the provider said the address does not exist
         COMPLAINED = "complained", "complained"  # the invitee reported it as spam
+        OPTED_OUT = "opted_out", "opted out"  # the invitee asked not to be invited (List-Unsubscribe)
 
         @classmethod
         def open(cls) -> list[str]:
@@ -59,6 +60,9 @@ class Invitation(models.Model):
     message_id = models.CharField(max_length=255, blank=True, db_index=True, editable=False)
     delivered = models.DateTimeField(null=True, blank=True, editable=False)
     accepted = models.DateTimeField(null=True, blank=True, editable=False)
+    # When it ended (accepted, revoked, failed, bounced, complained, opted out), for the
+    # retention purge; an expired one ends EXPIRY_DAYS after `sent`.
+    ended = models.DateTimeField(null=True, blank=True, editable=False)
     # Delivery bookkeeping.
     attempts = models.PositiveSmallIntegerField(default=0, editable=False)
     last_error = models.TextField(blank=True, editable=False)
@@ -76,6 +80,10 @@ class Invitation(models.Model):
             models.Index(fields=["status", "claimed_at"], name="invitation_claim_idx"),
             # The rate limit counts a sender's invitations of the last hour on every POST.
             models.Index(fields=["sender", "created"], name="invitation_sender_idx"),
+            # The retention purge looks for rows that ended long ago; open ones have no `ended`.
+            models.Index(
+                fields=["ended"], name="invitation_ended_idx", condition=models.Q(ended__isnull=False)
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -116,13 +124,14 @@ class SuppressionQuerySet(models.QuerySet):
 
 
 class Suppression(models.Model):
-    """An address not to invite again: it hard-bounced or its owner complained. The admin's
+    """An address not to invite again: it hard-bounced, or its owner complained or opted out. The admin's
     "lift" stamps `lifted` and allows it again; the row stays, so that a provider's replayed
     or late event from before the lift changes nothing (tracking.py)."""
 
     class Reason(models.TextChoices):
         BOUNCED = "bounced", "bounced"
         COMPLAINED = "complained", "complained"
+        OPTED_OUT = "opted_out", "opted out"  # the one-click link of a mail (List-Unsubscribe)
 
     email = models.EmailField(max_length=254, unique=True)  # as normalize_email() writes it, lowercased
     reason = models.CharField(max_length=16, choices=Reason)
@@ -143,4 +152,6 @@ class Suppression(models.Model):
         """What the staff pages say of it: "bounced on 2026-12-02: 550 no such user"."""
         if self.reason == self.Reason.COMPLAINED:
             return f"complained on {self.created:%Y-%m-%d}"
+        if self.reason == self.Reason.OPTED_OUT:
+            return f"asked not to be invited on {self.created:%Y-%m-%d}"
         return f"bounced on {self.created:%Y-%m-%d}" + (f": {self.detail}" if self.detail else "")

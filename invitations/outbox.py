@@ -10,9 +10,12 @@ acting on one row at once can never both win.
     |               |   +--release_unused--+  |  +--fail--> failed -+  +--mark_bounced--> bounced,
     |               |   +--release_dead-------+  |                  |                    complained
     |               |   +--schedule_retry--------+                  |
-    |               +--claim_due (address suppressed)--> bounced, complained
+    |               +--claim_due (address suppressed)--> bounced, complained, opted_out
     +--- revoke: pending, sent, failed --> revoked
+    +--- opt_out: pending, sending, sent, failed --> opted_out (the invitee's one-click link)
 
+Every transition into an end (accepted, failed, revoked, bounced, complained, opted_out) stamps
+`ended`, which the retention purge reads; requeue (retry a failed one) clears it.
 `published_at` (when a wake-up last went out) and `delivered` are bookkeeping beside the
 status: `mark_published`, `unpublish`, `stamp_delivered`.
 """
@@ -28,6 +31,8 @@ from django.utils import timezone
 from invitations.conf import app_settings
 
 OPEN = ["pending", "sending", "sent"]  # the statuses that stand in the way of a new invitation
+# The statuses an invitation ends in; a sent one whose link expired has ended too (`ended_before`).
+ENDED = ["accepted", "revoked", "failed", "bounced", "complained", "opted_out"]
 
 
 def new_nonce() -> str:
@@ -57,12 +62,18 @@ class InvitationQuerySet(models.QuerySet):
         """Sent invitations whose link still works (no NOT IN over the table: one range)."""
         return self.filter(status=self.model.Status.SENT, sent__gt=_expiry_cutoff(now))
 
+    def ended_before(self, cutoff: datetime) -> "InvitationQuerySet":
+        """Invitations that ended before `cutoff`: closed then, or sent with a link that had
+        expired by then."""
+        expired = models.Q(status=self.model.Status.SENT, sent__lte=cutoff - _expiry())
+        return self.filter(models.Q(status__in=ENDED, ended__lte=cutoff) | expired)
+
     def due(self, now: datetime) -> "InvitationQuerySet":
         """Pending invitations that may be sent now."""
         return self.filter(status=self.model.Status.PENDING, next_attempt_at__lte=now)
 
     def unsuppressed(self) -> "InvitationQuerySet":
-        """Invitations whose address has not bounced or complained."""
+        """Invitations whose address has not bounced, complained or opted out (or was lifted)."""
         return self.filter(~models.Exists(_suppressions_of_address()))
 
     def forgotten(self, now: datetime) -> "InvitationQuerySet":
@@ -109,9 +120,10 @@ class InvitationQuerySet(models.QuerySet):
         return sorted(rows, key=lambda invitation: order[invitation.pk])
 
     def _close_suppressed(self, invitations: list) -> None:
-        """pending -> bounced or complained, for invitations whose address is suppressed."""
+        """pending -> bounced, complained or opted_out, for invitations whose address is suppressed."""
         if not invitations:
             return
+        now = timezone.now()
         from invitations.models import Suppression
 
         found = Suppression.objects.filter(email__in={invitation.email.lower() for invitation in invitations})
@@ -121,7 +133,7 @@ class InvitationQuerySet(models.QuerySet):
             note = notes.get(invitation.email.lower(), invitation.suppressed_as)  # lifted meanwhile
             invitation.last_error = f"not sent: the address {note}"
             self.filter(pk=invitation.pk, status=self.model.Status.PENDING).update(
-                status=invitation.status, last_error=invitation.last_error
+                status=invitation.status, last_error=invitation.last_error, ended=now
             )
 
     def release_unused(self, pks: Sequence[int], *, worker: str) -> int:
@@ -164,7 +176,7 @@ class InvitationQuerySet(models.QuerySet):
     def fail(self, pk: int, *, worker: str, error: str) -> int:
         """sending (claimed by `worker`) -> failed, for good, with the server's words."""
         return self._own_claim(pk, worker).update(
-            status=self.model.Status.FAILED, last_error=error, claimed_at=None
+            status=self.model.Status.FAILED, last_error=error, claimed_at=None, ended=timezone.now()
         )
 
     def _own_claim(self, pk: int, worker: str) -> "InvitationQuerySet":
@@ -188,6 +200,7 @@ class InvitationQuerySet(models.QuerySet):
                 key_nonce=new_nonce(),
                 next_attempt_at=now,
                 published_at=now,
+                ended=None,
             )
         )
 
@@ -195,19 +208,31 @@ class InvitationQuerySet(models.QuerySet):
         """pending, sent, failed -> revoked: their links answer 410 from now on."""
         Status = self.model.Status
         return self.filter(status__in=[Status.PENDING, Status.SENT, Status.FAILED]).update(
-            status=Status.REVOKED
+            status=Status.REVOKED, ended=timezone.now()
+        )
+
+    def opt_out(self, *, now: datetime) -> int:
+        """pending, sending, sent, failed -> opted_out: the invitee asked not to be invited.
+        A mail in flight (sending) finds its claim gone: it is neither stamped sent nor retried."""
+        Status = self.model.Status
+        return self.filter(status__in=[Status.PENDING, Status.SENDING, Status.SENT, Status.FAILED]).update(
+            status=Status.OPTED_OUT, ended=now, claimed_at=None
         )
 
     def accept(self, pk: int, *, now: datetime) -> int:
         """sent (and not expired) -> accepted."""
-        return self.unexpired_sent(now).filter(pk=pk).update(status=self.model.Status.ACCEPTED, accepted=now)
+        return (
+            self.unexpired_sent(now)
+            .filter(pk=pk)
+            .update(status=self.model.Status.ACCEPTED, accepted=now, ended=now)
+        )
 
     def mark_bounced(self, pk: int, *, status: str, reason: str) -> int:
         """sent, sending -> bounced or complained, with the provider's words (an accepted
         invitation keeps its status)."""
         Status = self.model.Status
         return self.filter(pk=pk, status__in=[Status.SENT, Status.SENDING]).update(
-            status=status, last_error=reason[:2000]
+            status=status, last_error=reason[:2000], ended=timezone.now()
         )
 
     # Bookkeeping beside the status.
@@ -225,8 +250,12 @@ class InvitationQuerySet(models.QuerySet):
         return self.filter(pk=pk, delivered__isnull=True).update(delivered=at)
 
 
+def _expiry() -> timedelta:
+    return timedelta(days=app_settings.EXPIRY_DAYS)
+
+
 def _expiry_cutoff(now: datetime | None) -> datetime:
-    return (now or timezone.now()) - timedelta(days=app_settings.EXPIRY_DAYS)
+    return (now or timezone.now()) - _expiry()
 
 
 def _suppressions_of_address() -> models.QuerySet:

@@ -1,6 +1,8 @@
-"""Invitation logic: screen and create (one or many), and the admin's resend, retry, revoke and lift."""
+"""Invitation logic: screen and create (one or many), the admin's resend, retry, revoke and lift,
+and the invitee's opt-out."""
 
 import contextlib
+import logging
 import re
 from datetime import timedelta
 from enum import StrEnum
@@ -9,14 +11,16 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.encoding import punycode
 
-from invitations import queue
+from invitations import live, queue
 from invitations.conf import app_settings
 from invitations.models import Invitation, Suppression
 from invitations.signals import invitation_created, send_on_commit
 
+logger = logging.getLogger(__name__)
 Status = Invitation.Status
 
 
@@ -26,7 +30,7 @@ class BulkResult(StrEnum):
     QUEUED = "queued"
     ALREADY_INVITED = "already invited"
     INVALID = "invalid"
-    SUPPRESSED = "suppressed"  # it hard-bounced or complained: see suppression_notes()
+    SUPPRESSED = "suppressed"  # it hard-bounced, complained or opted out: see suppression_notes()
     RATE_LIMITED = "over the rate limit"
 
 
@@ -200,3 +204,26 @@ def suppressions_lift(*, ids: list[int]) -> int:
     """Allow the addresses to be invited again; return how many were lifted. The rows stay,
     stamped, so that a provider's replay of the old bounce does not suppress them again."""
     return Suppression.objects.in_force().filter(pk__in=ids).update(lifted=timezone.now())
+
+
+def invitation_opt_out(*, invitation: Invitation) -> Suppression:
+    """The invitee's one-click opt-out from a mail of `invitation`: every invitation to the
+    address that is not over ends as opted out, and the address is suppressed ("opted out")
+    until an admin lifts it. Idempotent: a second call changes nothing; an address suppressed
+    already keeps its reason and date."""
+    email, now = invitation.email.lower(), timezone.now()
+    with transaction.atomic():
+        suppression = Suppression.objects.select_for_update().filter(email=email).first()
+        of_address = Invitation.objects.annotate(address=Lower("email")).filter(address=email)
+        pks = list(of_address.values_list("pk", flat=True))
+        Invitation.objects.filter(pk__in=pks).opt_out(now=now)
+        if suppression is None or suppression.lifted is not None:
+            fields = {"reason": Suppression.Reason.OPTED_OUT, "detail": "", "created": now, "lifted": None}
+            suppression, _ = Suppression.objects.update_or_create(
+                email=email, defaults={**fields, "invitation": invitation}
+            )
+    changed = list(Invitation.objects.filter(pk__in=pks, status=Status.OPTED_OUT, ended=now))
+    logger.info("invitation id=%s opted out: %d invitation(s) ended", invitation.pk, len(changed))
+    for ended in changed:
+        live.invitation_announce(invitation=ended)
+    return suppression

@@ -9,5 +9,6 @@ urlpatterns = [
     path("bulk/", views.invitation_bulk, name="bulk"),
     path("accept/set/", views.invitation_accept_form, name="accept-form"),  # before: "set" is no key
     path("accept/<str:key>/", views.invitation_accept, name="accept"),
+    path("opt-out/<str:token>/", views.invitation_opt_out, name="opt-out"),
     path("welcome/", views.welcome, name="welcome"),
 ]

@@ -4,16 +4,17 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required, permission_required
 from django.db import IntegrityError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.views import defaults
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from invitations import acceptance, health, services
-from invitations.conf import app_settings
+from invitations import acceptance, health, keys, services
+from invitations.conf import app_settings, site_name
 from invitations.forms import BulkInvitationForm, InvitationForm, accept_form_class
 from invitations.models import Invitation
 
@@ -28,6 +29,7 @@ def _board(request: HttpRequest, status: int = 200, **context) -> HttpResponse:
         "invitations": Invitation.objects.select_related("sender")[:RECENT],
         "live_path": "/" + app_settings.WEBSOCKET_PATH.lstrip("/"),
         "provider_pause": health.provider_pause(),
+        "override_recipients": app_settings.OVERRIDE_RECIPIENTS,
         **context,
     }
     return render(request, "invitations/list.html", context, status=status)
@@ -120,6 +122,23 @@ def _accept(request: HttpRequest, invitation: Invitation) -> HttpResponse:
             login(request, user)
             return redirect("invitations:welcome")
     return render(request, "invitations/accept.html", {"form": form, "invitation": invitation})
+
+
+@csrf_exempt  # RFC 8058: mail clients POST without cookies or a token; the token is the check
+@never_cache
+@require_http_methods(["GET", "POST"])
+def invitation_opt_out(request: HttpRequest, token: str) -> HttpResponse:
+    """The mail's List-Unsubscribe link. A GET asks to confirm and changes nothing (mail
+    scanners prefetch links); a POST, one click in the mail client or the page's button, opts
+    the address out."""
+    invitation = keys.invitation_for_opt_out_token(token)
+    if invitation is None:
+        raise Http404("No such link.")
+    context = {"site_name": site_name(), "email": invitation.email}
+    if request.method == "POST":
+        services.invitation_opt_out(invitation=invitation)
+        return render(request, "invitations/opted_out.html", context)
+    return render(request, "invitations/opt_out.html", context)
 
 
 @login_required

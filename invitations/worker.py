@@ -12,13 +12,25 @@ import logging
 import random
 import signal
 from collections import deque
+from collections.abc import Callable
 from functools import partial
 
 from asgiref.compatibility import guarantee_single_callable
 from channels.db import database_sync_to_async
 from channels.worker import Worker
 
-from invitations import acceptance, batches, delivery, health, live, liveness, messages, redrive, throttle
+from invitations import (
+    acceptance,
+    batches,
+    delivery,
+    health,
+    live,
+    liveness,
+    messages,
+    redrive,
+    retention,
+    throttle,
+)
 from invitations.conf import app_settings
 from invitations.redis_url import async_redis
 
@@ -55,7 +67,13 @@ class InvitationWorker(Worker):
         ]
         chores = [
             asyncio.create_task(chore())
-            for chore in (self.sweep_forever, self.beat_forever, self.announce_forever, self.purge_forever)
+            for chore in (
+                self.sweep_forever,
+                self.beat_forever,
+                self.announce_forever,
+                self.purge_forever,
+                self.retention_forever,
+            )
         ]
         logger.info("worker ready on %s, concurrency %d", ", ".join(self.channels), self.concurrency)
         await self.stopping.wait()
@@ -165,13 +183,25 @@ class InvitationWorker(Worker):
 
     async def purge_forever(self) -> None:
         """Delete expired sessions every SESSION_PURGE_INTERVAL: each followed link leaves one."""
-        purge = database_sync_to_async(acceptance.sessions_purge)
-        while app_settings.SESSION_PURGE_INTERVAL and not self.stopping.is_set():
+        if interval := app_settings.SESSION_PURGE_INTERVAL:
+            await self.every(interval, acceptance.sessions_purge, "expired sessions")
+
+    async def retention_forever(self) -> None:
+        """Under RETENTION_DAYS, delete the invitations that ended long ago, once a day for the
+        whole fleet: each worker asks every hour, the first to take the day's lock purges."""
+        if app_settings.RETENTION_DAYS is not None:
+            await self.every(retention.CHECK_INTERVAL, retention.invitations_purge_daily, "ended invitations")
+
+    async def every(self, seconds: float, work: Callable[[], object], what: str) -> None:
+        """Run `work` (in a thread: it uses the database) now and every `seconds` until the worker
+        stops; a failure is one warning line, and the next round tries again."""
+        run = database_sync_to_async(work)
+        while not self.stopping.is_set():
             try:
-                await purge()
-            except Exception as exc:  # the next round tries again
-                logger.warning("expired sessions not purged (%s: %s)", type(exc).__name__, exc)
-            await self.pause(app_settings.SESSION_PURGE_INTERVAL)
+                await run()
+            except Exception as exc:
+                logger.warning("%s not purged (%s: %s)", what, type(exc).__name__, exc)
+            await self.pause(seconds)
 
     async def announce_forever(self) -> None:
         while True:

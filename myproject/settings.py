@@ -179,6 +179,9 @@ INVITATION_SETTINGS = {
     "EHLO_NAME": env.str,
     "ACCEPT_SESSION_AGE": env.int,
     "SESSION_PURGE_INTERVAL": env.float,
+    "OVERRIDE_RECIPIENTS": env.list,
+    "RETENTION_DAYS": env.int,
+    "FEEDBACK_ID": env.str,
 }
 INVITATIONS = {
     "SITE_URL": env.str("SITE_URL", default="http://127.0.0.1:8000"),

@@ -61,6 +61,9 @@ def test_manage_py_check_fails_on_a_typo(settings):
         ("SEND_RATE", "0/s", "invitations.E005"),
         ("REDIS_URL", "http://127.0.0.1:6379", "invitations.E006"),
         ("REDIS_URL", "redis+sentinel://h1:26379", "invitations.E006"),
+        ("RETENTION_DAYS", "30", "invitations.E003"),
+        ("RETENTION_DAYS", 0, "invitations.E004"),
+        ("FEEDBACK_ID", 5, "invitations.E003"),
     ],
 )
 def test_wrong_types_and_values_are_errors(settings, key, value, error_id):

@@ -158,7 +158,7 @@ def test_closing_a_broken_connection_does_not_raise(server):
 
 def invitation_from(first_name: str, last_name: str = "") -> Invitation:
     sender = User(username="grace", first_name=first_name, last_name=last_name)
-    return Invitation(email="ada@example.com", sender=sender)
+    return Invitation(pk=1, email="ada@example.com", sender=sender)
 
 
 def html_body(message) -> str:
@@ -174,14 +174,17 @@ def test_message_links_to_the_accept_page_in_both_bodies(settings):
     message = mail.build_message(invitation_from("Grace", "Hopper"), key="k3y")
 
     link = "https://invites.example.com/invites/accept/k3y/"
-    assert (message.to, message.from_email) == (["ada@example.com"], "team@example.com")
+    assert (message.to, message.from_email) == (
+        ["ada@example.com"],
+        '"invites.example.com" <team@example.com>',
+    )
     assert message.subject == "Grace Hopper invited you to join"
     assert link in message.body
     assert f'href="{link}"' in html_body(message)
 
 
 def test_message_from_no_one_is_from_the_team():
-    message = mail.build_message(Invitation(email="ada@example.com"), key="k3y")
+    message = mail.build_message(Invitation(pk=1, email="ada@example.com"), key="k3y")
 
     assert message.subject == "The team invited you to join"
 

@@ -95,3 +95,30 @@ def test_accept_keys_that_sessions_kept_are_taken_out(migrate):
 
     kept = {row.session_key: row.get_decoded() for row in Session.objects.all()}
     assert kept == {visitor.session_key: {"_auth_user_id": "7"}, other.session_key: {"_auth_user_id": "8"}}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_invitations_that_ended_before_0009_get_the_best_time_there_is(migrate):
+    from datetime import UTC, datetime
+
+    created, sent, accepted = (datetime(2026, 1, day, tzinfo=UTC) for day in (1, 2, 3))
+    old = migrate(("invitations", "0008_forget_accept_keys_in_sessions")).get_model(
+        "invitations", "Invitation"
+    )
+    times = {"created": created, "sent": sent}
+    rows = {
+        "accepted": old.objects.create(email="a@x.com", status="accepted", accepted=accepted, **times),
+        "failed": old.objects.create(email="f@x.com", status="failed", **times),
+        "revoked": old.objects.create(email="r@x.com", status="revoked", created=created),
+        "sent": old.objects.create(email="s@x.com", status="sent", **times),
+    }
+
+    Invitation = migrate(("invitations", "0009_opt_out_and_retention")).get_model("invitations", "Invitation")
+
+    ended = dict(Invitation.objects.values_list("pk", "ended"))
+    assert {name: ended[row.pk] for name, row in rows.items()} == {
+        "accepted": accepted,
+        "failed": sent,
+        "revoked": created,
+        "sent": None,  # open: its end is its link's expiry
+    }

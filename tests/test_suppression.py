@@ -112,5 +112,5 @@ def test_the_admin_does_not_queue_a_suppressed_address_again(
 
     page = response.content.decode()
     assert "0 invitation(s) queued" in page
-    assert "1 skipped: address suppressed (bounced or complained)." in page
+    assert "1 skipped: address suppressed (bounced, complained or opted out)." in page
     assert Invitation.objects.get(pk=invitation.pk).status == status
