@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-sqlite test-postgres lint format superuser clean bench
+.PHONY: run test test-sqlite test-postgres lint format superuser clean bench debian-packages
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else \
@@ -26,17 +26,18 @@ $(VENV)/.bench: requirements.txt requirements-test.txt bench/requirements.txt | 
 	$(BIN)/pip install -q -r bench/requirements.txt
 	touch $@ $(VENV)/.test $(VENV)/.runtime
 
-# Browser tests drive Debian's Chromium; Playwright is never allowed to download a browser.
-CHROMIUM := /usr/bin/chromium
-$(CHROMIUM):
-	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
-	else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi
-
-# The spam-score test runs the real mail through Debian's SpamAssassin (local rules, no network).
-SPAMASSASSIN := /usr/bin/spamassassin
-$(SPAMASSASSIN):
-	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq spamassassin >/dev/null; \
-	else sudo apt-get update -qq && sudo apt-get install -y -qq spamassassin >/dev/null; fi
+# Debian packages the tests use: Chromium for the browser tests (Playwright is never allowed to
+# download a browser) and SpamAssassin for the spam score (local rules, no network). Installed
+# by one apt-get when any is missing, so the two test runs started side by side never contend
+# for dpkg's lock.
+DEBIAN_PACKAGES := chromium spamassassin
+DEBIAN_TOOLS := /usr/bin/chromium /usr/bin/spamassassin
+debian-packages:
+	@for tool in $(DEBIAN_TOOLS); do [ -x $$tool ] || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$sudo apt-get update -qq && $$sudo apt-get install -y -qq $(DEBIAN_PACKAGES) >/dev/null; \
+	fi
 
 ## make run: migrate, then start web + worker (Procfile) with SQLite and console mail.
 run: $(VENV)/.runtime
@@ -54,7 +55,7 @@ superuser: $(VENV)/.runtime
 ## make test: lint, then the whole suite on SQLite and on PostgreSQL, side by side (they
 ## share nothing: own databases, own Redis key prefixes, free ports); each run's output
 ## is printed whole when it ends.
-test: lint
+test: lint debian-packages
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
 
 lint: $(VENV)/.test
@@ -64,11 +65,11 @@ lint: $(VENV)/.test
 
 # Tests marked own_postgres start a PostgreSQL cluster of their own, and those marked host_project
 # a Django 5.2 venv with its own SQLite: each kind runs in one pass only.
-test-sqlite: $(VENV)/.test $(CHROMIUM) $(SPAMASSASSIN)
+test-sqlite: $(VENV)/.test debian-packages
 	$(BIN)/python -m pytest -m "not own_postgres"
 
 # In CI a missing PostgreSQL is a failure; locally it is reported and skipped.
-test-postgres: $(VENV)/.test $(CHROMIUM) $(SPAMASSASSIN)
+test-postgres: $(VENV)/.test debian-packages
 	@if $(BIN)/python -c "import psycopg; psycopg.connect('$(PG_TEST_URL)', connect_timeout=3).close()" 2>/dev/null; then \
 		DATABASE_URL=$(PG_TEST_URL) $(BIN)/python -m pytest -m "not host_project"; \
 	elif [ "$$CI" = "true" ]; then \
