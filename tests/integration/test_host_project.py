@@ -39,12 +39,14 @@ def wheel(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def host_python(wheel, tmp_path_factory) -> Path:
-    """A fresh venv with the wheel (not editable) and the host's requirements."""
+    """A fresh venv with the wheel (not editable) and the host's requirements. This venv's pip
+    installs into it (`--python`): 16 s instead of 27 s with a pip of its own."""
     venv = tmp_path_factory.mktemp("venv")
-    subprocess.run([sys.executable, "-m", "venv", venv], check=True, timeout=120)
-    install = [venv / "bin/python", "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True, timeout=120)
+    pip = [sys.executable, "-m", "pip", "--python", venv / "bin/python", "install", "-q"]
+    requirements = ["-r", HOST_PROJECT / "requirements.txt"]
     done = subprocess.run(
-        [*install, wheel, "-r", HOST_PROJECT / "requirements.txt"],
+        [*pip, "--disable-pip-version-check", wheel, *requirements],
         capture_output=True,
         text=True,
         timeout=600,
