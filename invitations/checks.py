@@ -57,6 +57,7 @@ STRINGS = {
     "USER_DISPLAY_NAME",
     "EHLO_NAME",
     "FEEDBACK_ID",
+    "SITE_NAME",
 }
 
 

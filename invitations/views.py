@@ -121,7 +121,8 @@ def _accept(request: HttpRequest, invitation: Invitation) -> HttpResponse:
             acceptance.accept_link_forget(request.session)
             login(request, user)
             return redirect("invitations:welcome")
-    return render(request, "invitations/accept.html", {"form": form, "invitation": invitation})
+    context = {"form": form, "invitation": invitation, "site_name": site_name()}
+    return render(request, "invitations/accept.html", context)
 
 
 @csrf_exempt  # RFC 8058: mail clients POST without cookies or a token; the token is the check

@@ -182,6 +182,7 @@ INVITATION_SETTINGS = {
     "OVERRIDE_RECIPIENTS": env.list,
     "RETENTION_DAYS": env.int,
     "FEEDBACK_ID": env.str,
+    "SITE_NAME": env.str,
 }
 INVITATIONS = {
     "SITE_URL": env.str("SITE_URL", default="http://127.0.0.1:8000"),
