@@ -63,19 +63,20 @@ class InvitationAdmin(admin.ModelAdmin):
         return super().changelist_view(request, extra_context)
 
     def get_readonly_fields(self, request, obj=None):
-        # The address of an existing invitation is history; invite again instead.
-        return [*self.readonly_fields, "email"] if obj else self.readonly_fields
+        # The address of an existing invitation is history; invite again instead. Its groups
+        # may change until it is accepted or ends.
+        if obj is None:
+            return self.readonly_fields
+        return [*self.readonly_fields, "email", *([] if obj.status in Status.open() else ["groups"])]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
-        if change:
-            return form
 
-        class AddInvitationForm(form):  # knows its sender while it validates: the same screen
+        class SenderInvitationForm(form):  # knows its sender while it validates: the same screen
             def __init__(self, *args, **form_kwargs):
                 super().__init__(*args, sender=request.user, **form_kwargs)
 
-        return AddInvitationForm
+        return SenderInvitationForm
 
     def save_form(self, request, form, change):
         if change:
@@ -90,7 +91,9 @@ class InvitationAdmin(admin.ModelAdmin):
         pass
 
     def save_related(self, request, form, formsets, change):
-        pass  # no many-to-many fields or inlines; InvitationForm has no save_m2m()
+        # Added: InvitationForm.save() stored the groups with the row. Changed: only the groups.
+        if change and "groups" in form.cleaned_data:
+            services.invitation_groups_set(invitation=form.instance, groups=form.cleaned_data["groups"])
 
     @admin.action(description="Resend with a fresh key (sent or expired)", permissions=["change"])
     def resend(self, request, queryset):

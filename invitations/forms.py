@@ -5,6 +5,7 @@ import re
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.models import Group
 
 from invitations import services
 from invitations.models import Invitation
@@ -14,17 +15,44 @@ MAX_BULK_ADDRESSES = 10_000
 MAX_CSV_BYTES = 2 * 1024 * 1024
 
 
-class InvitationForm(forms.ModelForm):
-    """One address to invite. Saving queues the mail; it never sends it."""
+class GrantableGroups:
+    """A form's `groups` field: any group id is a valid choice (an unknown one is
+    "invalid_choice"), but only those the sender may grant are offered and accepted."""
+
+    def limit_groups(self) -> None:
+        if "groups" in self.fields:
+            self.grantable = services.groups_grantable_by(self.sender)
+            field = self.fields["groups"]
+            field.queryset = Group.objects.all()
+            widget = getattr(field.widget, "widget", field.widget)  # the admin wraps it
+            widget.choices = [(group.pk, group.name) for group in self.grantable.order_by("name")]
+
+    def clean_groups(self) -> list[Group]:
+        groups = list(self.cleaned_data["groups"])
+        refused = [group.name for group in groups if group not in self.grantable]
+        if refused:
+            raise forms.ValidationError(
+                "You may not grant %(groups)s.", code="not_grantable", params={"groups": ", ".join(refused)}
+            )
+        return groups
+
+
+class InvitationForm(GrantableGroups, forms.ModelForm):
+    """One address to invite, and the groups the invitee joins on accepting. Saving queues the
+    mail; it never sends it."""
 
     class Meta:
         model = Invitation
-        fields = ["email"]
-        widgets = {"email": forms.EmailInput(attrs={"placeholder": "name@example.com", "autofocus": True})}
+        fields = ["email", "groups"]
+        widgets = {
+            "email": forms.EmailInput(attrs={"placeholder": "name@example.com", "autofocus": True}),
+            "groups": forms.CheckboxSelectMultiple,
+        }
 
     def __init__(self, *args, sender=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.sender = sender
+        self.limit_groups()
 
     def clean_email(self) -> str:
         return services.normalize_email(self.cleaned_data["email"])
@@ -35,6 +63,8 @@ class InvitationForm(forms.ModelForm):
         pass
 
     def clean(self):
+        if "email" not in self.fields:  # the admin's change form: the address is history
+            return super().clean()
         email = self.cleaned_data.get("email")
         if email is None:  # the address itself is invalid; the sender may be over the limit too
             result = BulkResult.RATE_LIMITED if services.rate_quota(sender=self.sender) == 0 else None
@@ -64,7 +94,9 @@ class InvitationForm(forms.ModelForm):
             raise ValueError("InvitationForm.save() always commits: the row is the outbox.")
         # Screened again under the sender's lock: clean() answered with a clear message, but a
         # request of the same sender may have used the hour's last invitation since.
-        self.instance = services.invitation_create(email=self.cleaned_data["email"], sender=self.sender)
+        self.instance = services.invitation_create(
+            email=self.cleaned_data["email"], sender=self.sender, groups=self.cleaned_data.get("groups", [])
+        )
         return self.instance
 
 
@@ -100,8 +132,9 @@ def addresses_from_csv(text: str) -> list[str]:
         ) from error
 
 
-class BulkInvitationForm(forms.Form):
-    """Many addresses at once: pasted (any separator) and/or a CSV file with an `email` column."""
+class BulkInvitationForm(GrantableGroups, forms.Form):
+    """Many addresses at once: pasted (any separator) and/or a CSV file with an `email` column;
+    each invitation with the same groups."""
 
     addresses = forms.CharField(
         required=False,
@@ -109,6 +142,14 @@ class BulkInvitationForm(forms.Form):
         help_text="Separate addresses with commas, spaces or new lines.",
     )
     csv_file = forms.FileField(required=False, label="or a CSV file", help_text="With an “email” column.")
+    groups = forms.ModelMultipleChoiceField(
+        queryset=Group.objects.all(), required=False, widget=forms.CheckboxSelectMultiple
+    )
+
+    def __init__(self, *args, sender=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.sender = sender
+        self.limit_groups()
 
     def clean_csv_file(self) -> list[str]:
         upload = self.cleaned_data["csv_file"]

@@ -70,6 +70,10 @@ class Invitation(models.Model):
     published_at = models.DateTimeField(null=True, blank=True, editable=False)
     claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
     claimed_by = models.CharField(max_length=100, blank=True, editable=False)
+    # Django auth groups the invitee joins on accepting (the sender may grant them: forms.py).
+    groups = models.ManyToManyField("auth.Group", blank=True, related_name="invitations")
+    # When the one reminder went out (redrive.py); a resend clears it.
+    reminded = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = InvitationQuerySet.as_manager()
 

@@ -24,8 +24,8 @@ can_invite = permission_required("invitations.add_invitation", raise_exception=T
 
 def _board(request: HttpRequest, status: int = 200, **context) -> HttpResponse:
     context = {
-        "form": InvitationForm(),
-        "bulk_form": BulkInvitationForm(),
+        "form": InvitationForm(sender=request.user),
+        "bulk_form": BulkInvitationForm(sender=request.user),
         "invitations": Invitation.objects.select_related("sender")[:RECENT],
         "live_path": "/" + app_settings.WEBSOCKET_PATH.lstrip("/"),
         "provider_pause": health.provider_pause(),
@@ -46,10 +46,11 @@ def invitation_list(request: HttpRequest) -> HttpResponse:
 @can_invite
 @require_POST
 def invitation_bulk(request: HttpRequest) -> HttpResponse:
-    form = BulkInvitationForm(request.POST, request.FILES)
+    form = BulkInvitationForm(request.POST, request.FILES, sender=request.user)
     if not form.is_valid():
         return _board(request, status=400, bulk_form=form)
-    results = services.invitations_create_many(emails=form.cleaned_data["emails"], sender=request.user)
+    emails, groups = form.cleaned_data["emails"], form.cleaned_data["groups"]
+    results = services.invitations_create_many(emails=emails, sender=request.user, groups=groups)
     queued = sum(result == services.BulkResult.QUEUED for _, result in results)
     messages.success(request, f"{queued} of {len(results)} invitation(s) queued for sending.")
     notes = services.suppression_notes(emails=[email for email, _ in results])
@@ -62,7 +63,7 @@ def invitation_bulk(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def invitation_new(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
-        return render(request, "invitations/new.html", {"form": InvitationForm()})
+        return render(request, "invitations/new.html", {"form": InvitationForm(sender=request.user)})
     form = InvitationForm(request.POST, sender=request.user)
     if form.is_valid():
         try:
