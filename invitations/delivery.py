@@ -11,7 +11,7 @@ from enum import StrEnum
 from django.db import connection
 from django.utils import timezone
 
-from invitations import failures, health, keys, live, mail, throttle
+from invitations import acceptance, failures, health, keys, live, mail, throttle
 from invitations.conf import app_settings
 from invitations.models import Invitation
 from invitations.signals import invitation_sent, send_on_commit
@@ -131,9 +131,12 @@ def _deliver_claimed(
     said "too many"."""
     announce(invitation=invitation)
     key = keys.invitation_key(invitation)
+    has_account = getattr(invitation, "has_account", None)  # read by the claim: then they log in
+    if has_account is None:
+        has_account = acceptance.account_for(invitation) is not None
     started, failure = time.monotonic(), None
     try:
-        message_id = mailer.send(mail.build_message(invitation, key=key))
+        message_id = mailer.send(mail.build_message(invitation, key=key, has_account=has_account))
     except Exception as exc:
         failure = failures.classify(exc)
         outcome = _record_failure(invitation, worker=worker, failure=failure)

@@ -85,11 +85,13 @@ TEXT_TEMPLATE = "invitations/email/body.txt"
 HTML_TEMPLATE = "invitations/email/body.html"
 
 
-def build_message(invitation: Invitation, *, key: str) -> InvitationMessage:
-    """The invitation mail: a text body and an autoescaped HTML alternative. Addressed to
+def build_message(invitation: Invitation, *, key: str, has_account: bool = False) -> InvitationMessage:
+    """The invitation mail: a text body and an autoescaped HTML alternative; `has_account`: the
+    address already has an account, whose owner logs in to accept. Addressed to
     OVERRIDE_RECIPIENTS instead of the invitee when that is set (staging)."""
     opt_out = opt_out_url(invitation)
     context = {
+        "has_account": has_account,
         "invitation": invitation,
         "sender_name": invitation.sender_name,
         "accept_url": accept_url(key),

@@ -98,12 +98,14 @@ class InvitationQuerySet(models.QuerySet):
 
         Atomic: of workers claiming a row at once, one gets it (PostgreSQL skips rows another
         is locking; SQLite's IMMEDIATE transactions run one at a time). A batch takes one
-        SELECT, which also reads the senders and the suppressions, and one UPDATE.
+        SELECT, which also reads the senders, the suppressions and whether the address has an
+        account (`has_account`), and one UPDATE.
         """
         pks, sending = list(dict.fromkeys(pks)), self.model.Status.SENDING
         with transaction.atomic(using=self.db):
             due = self.due(now).filter(pk__in=pks).select_related("sender")  # the mail names them
             due = due.annotate(suppressed_as=models.Subquery(_suppressions_of_address().values("reason")[:1]))
+            due = due.annotate(has_account=models.Exists(accounts_of_address()))  # the mail says so
             rows = list(due.select_for_update(skip_locked=True, of=("self",)))
             claimed = [invitation for invitation in rows if not invitation.suppressed_as]
             self._close_suppressed([invitation for invitation in rows if invitation.suppressed_as])
@@ -256,6 +258,16 @@ def _expiry() -> timedelta:
 
 def _expiry_cutoff(now: datetime | None) -> datetime:
     return (now or timezone.now()) - _expiry()
+
+
+def accounts_of_address() -> models.QuerySet:
+    """The users whose e-mail field is an invitation's address, matched case-insensitively, in a
+    subquery (any user model)."""
+    from django.contrib.auth import get_user_model
+
+    user_model = get_user_model()
+    lookup = {f"{user_model.get_email_field_name()}__iexact": models.OuterRef("email")}
+    return user_model._default_manager.filter(**lookup)
 
 
 def _suppressions_of_address() -> models.QuerySet:

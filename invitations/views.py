@@ -3,10 +3,12 @@ import sys
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.views import redirect_to_login
 from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -107,6 +109,8 @@ def invitation_accept_form(request: HttpRequest) -> HttpResponse:
 def _accept(request: HttpRequest, invitation: Invitation) -> HttpResponse:
     if refusal := acceptance.acceptance_refusal(invitation):
         return render(request, "invitations/gone.html", {"reason": refusal}, status=410)
+    if (account := acceptance.account_for(invitation)) is not None:
+        return _accept_as(request, invitation, account)
     form_class = accept_form_class()
     form = form_class(request.POST or None, invitation=invitation)
     if request.method == "POST" and form.is_valid():
@@ -124,6 +128,28 @@ def _accept(request: HttpRequest, invitation: Invitation) -> HttpResponse:
             return redirect("invitations:welcome")
     context = {"form": form, "invitation": invitation, "site_name": site_name()}
     return render(request, "invitations/accept.html", context)
+
+
+def _accept_as(request: HttpRequest, invitation: Invitation, account) -> HttpResponse:
+    """The invited address has an account: its owner logs in (and comes back here), then
+    accepts with one POST. Nobody gets a second account; anyone else changes nothing."""
+    context = {"invitation": invitation, "site_name": site_name(), "groups": list(invitation.groups.all())}
+    if not request.user.is_authenticated:
+        login_url = redirect_to_login(reverse("invitations:accept-form")).url
+        return render(
+            request, "invitations/accept_account.html", {**context, "state": "log-in", "login_url": login_url}
+        )
+    if request.user.pk != account.pk:
+        return render(
+            request, "invitations/accept_account.html", {**context, "state": "other-account"}, status=403
+        )
+    if request.method == "POST":
+        if not acceptance.invitation_accept(invitation=invitation, user=request.user, request=request):
+            return render(request, "invitations/gone.html", {"reason": "accepted"}, status=410)
+        acceptance.accept_link_forget(request.session)
+        messages.success(request, f"You accepted the invitation to join {site_name()}.")
+        return redirect("invitations:welcome")
+    return render(request, "invitations/accept_account.html", {**context, "state": "accept"})
 
 
 @csrf_exempt  # RFC 8058: mail clients POST without cookies or a token; the token is the check
