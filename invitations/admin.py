@@ -39,16 +39,24 @@ class InvitationAdmin(admin.ModelAdmin):
         "status",
         "sent",
         "delivered",
+        "reminded",
         "attempts",
         "last_error",
         "accepted",
         "created",
     ]
-    list_filter = [StatusFilter, "sender", "created", "sent"]
+    list_filter = [
+        StatusFilter,
+        "sender",
+        "created",
+        "sent",
+        ("reminded", admin.EmptyFieldListFilter),
+        "groups",
+    ]
     search_fields = ["email", "message_id"]
     date_hierarchy = "created"
     readonly_fields = [
-        "sender", "status", "created", "sent", "delivered", "message_id", "accepted", "attempts",
+        "sender", "status", "created", "sent", "delivered", "reminded", "message_id", "accepted", "attempts",
         "last_error", "ended", "next_attempt_at", "published_at", "claimed_at", "claimed_by",
     ]  # fmt: skip
     actions = ["resend", "retry_now", "revoke"]

@@ -77,6 +77,9 @@ DEFAULTS: dict[str, object] = {
     # What the invitee is invited to join ("Acme"): the subject, the mail, the From display
     # name and the invitee's pages; default, the host of SITE_URL.
     "SITE_NAME": None,
+    # One reminder (the same working link) to a sent invitation still open this many days after
+    # it was sent, found by the workers' sweep; 0: never.
+    "REMIND_AFTER_DAYS": 3,
 }
 # Seconds allowed for one attempt of the mail backend when the host's mailer names none.
 DEFAULT_MAIL_TIMEOUT = 10.0

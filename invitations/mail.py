@@ -83,14 +83,26 @@ class InvitationMessage(EmailMultiAlternatives):
 SUBJECT_TEMPLATE = "invitations/email/subject.txt"
 TEXT_TEMPLATE = "invitations/email/body.txt"
 HTML_TEMPLATE = "invitations/email/body.html"
+# The one reminder (redrive.py finds it due): the same link, and the date it stops working.
+REMINDER_TEMPLATES = (
+    "invitations/email/reminder_subject.txt",
+    "invitations/email/reminder_body.txt",
+    "invitations/email/reminder_body.html",
+)
 
 
-def build_message(invitation: Invitation, *, key: str, has_account: bool = False) -> InvitationMessage:
-    """The invitation mail: a text body and an autoescaped HTML alternative; `has_account`: the
-    address already has an account, whose owner logs in to accept. Addressed to
-    OVERRIDE_RECIPIENTS instead of the invitee when that is set (staging)."""
+def build_message(
+    invitation: Invitation, *, key: str, has_account: bool = False, reminder: bool = False
+) -> InvitationMessage:
+    """The invitation mail, or its `reminder`: a text body and an autoescaped HTML alternative;
+    `has_account`: the address already has an account, whose owner logs in to accept. Addressed
+    to OVERRIDE_RECIPIENTS instead of the invitee when that is set (staging)."""
     opt_out = opt_out_url(invitation)
+    subject_template, text_template, html_template = (
+        REMINDER_TEMPLATES if reminder else (SUBJECT_TEMPLATE, TEXT_TEMPLATE, HTML_TEMPLATE)
+    )
     context = {
+        "expires": invitation.expires,
         "has_account": has_account,
         "invitation": invitation,
         "sender_name": invitation.sender_name,
@@ -99,17 +111,17 @@ def build_message(invitation: Invitation, *, key: str, has_account: bool = False
         "site_name": site_name(),
         "opt_out_url": opt_out,
     }
-    subject = render_to_string(SUBJECT_TEMPLATE, context)
+    subject = render_to_string(subject_template, context)
     # Subjects must stay on one line: the template's newlines never reach a header.
     subject = " ".join(subject.split())
     message = InvitationMessage(
         subject=subject,
-        body=render_to_string(TEXT_TEMPLATE, context),
+        body=render_to_string(text_template, context),
         from_email=from_address(),
         to=list(app_settings.OVERRIDE_RECIPIENTS) or [invitation.email],
         headers=headers_for(opt_out=opt_out),
     )
-    message.attach_alternative(render_to_string(HTML_TEMPLATE, context), "text/html")
+    message.attach_alternative(render_to_string(html_template, context), "text/html")
     return message
 
 

@@ -88,6 +88,12 @@ class Invitation(models.Model):
             models.Index(
                 fields=["ended"], name="invitation_ended_idx", condition=models.Q(ended__isnull=False)
             ),
+            # Each sweep looks for sent invitations not reminded yet (outbox.remind_due).
+            models.Index(
+                fields=["sent"],
+                name="invitation_remind_idx",
+                condition=models.Q(status="sent", reminded__isnull=True),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

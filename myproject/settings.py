@@ -183,6 +183,7 @@ INVITATION_SETTINGS = {
     "RETENTION_DAYS": env.int,
     "FEEDBACK_ID": env.str,
     "SITE_NAME": env.str,
+    "REMIND_AFTER_DAYS": env.int,
 }
 INVITATIONS = {
     "SITE_URL": env.str("SITE_URL", default="http://127.0.0.1:8000"),
