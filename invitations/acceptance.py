@@ -10,7 +10,7 @@ from django.contrib.sessions.backends.base import SessionBase
 from django.core import signing
 from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from invitations import keys, live
 from invitations.conf import app_settings
@@ -73,6 +73,15 @@ def sessions_purge() -> None:
     """Delete expired sessions, as `manage.py clearsessions` does (the workers run it)."""
     with contextlib.suppress(NotImplementedError):  # signed cookies: the server keeps none
         import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
+
+
+def invitee_language(request: HttpRequest, invitation: Invitation) -> str:
+    """The language of the invitee's pages: the one they chose (Django's language cookie, as
+    set_language sets it), else the invitation's."""
+    chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME)
+    if chosen and translation.check_for_language(chosen) and chosen in dict(settings.LANGUAGES):
+        return chosen
+    return invitation.language_code
 
 
 def acceptance_refusal(invitation: Invitation) -> str | None:

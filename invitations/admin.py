@@ -75,7 +75,12 @@ class InvitationAdmin(admin.ModelAdmin):
         # may change until it is accepted or ends.
         if obj is None:
             return self.readonly_fields
-        return [*self.readonly_fields, "email", *([] if obj.status in Status.open() else ["groups"])]
+        return [
+            *self.readonly_fields,
+            "email",
+            "language",
+            *([] if obj.status in Status.open() else ["groups"]),
+        ]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)

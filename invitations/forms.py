@@ -3,9 +3,11 @@ import io
 import re
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.models import Group
+from django.utils import translation
 
 from invitations import services
 from invitations.models import Invitation
@@ -37,13 +39,30 @@ class GrantableGroups:
         return groups
 
 
-class InvitationForm(GrantableGroups, forms.ModelForm):
+def language_choices() -> list[tuple[str, str]]:
+    return list(settings.LANGUAGES)
+
+
+class InviteeLanguage:
+    """A form's `language`: a code of settings.LANGUAGES, by default the sender's active language."""
+
+    def init_language(self) -> None:
+        field = forms.ChoiceField(
+            choices=language_choices, required=False, initial=translation.get_language()
+        )
+        self.fields["language"] = field
+
+    def clean_language(self) -> str:
+        return self.cleaned_data["language"] or translation.get_language() or settings.LANGUAGE_CODE
+
+
+class InvitationForm(InviteeLanguage, GrantableGroups, forms.ModelForm):
     """One address to invite, and the groups the invitee joins on accepting. Saving queues the
     mail; it never sends it."""
 
     class Meta:
         model = Invitation
-        fields = ["email", "groups"]
+        fields = ["email", "groups", "language"]
         widgets = {
             "email": forms.EmailInput(attrs={"placeholder": "name@example.com", "autofocus": True}),
             "groups": forms.CheckboxSelectMultiple,
@@ -53,6 +72,8 @@ class InvitationForm(GrantableGroups, forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.sender = sender
         self.limit_groups()
+        if "language" in self.fields:
+            self.init_language()
 
     def clean_email(self) -> str:
         return services.normalize_email(self.cleaned_data["email"])
@@ -95,7 +116,10 @@ class InvitationForm(GrantableGroups, forms.ModelForm):
         # Screened again under the sender's lock: clean() answered with a clear message, but a
         # request of the same sender may have used the hour's last invitation since.
         self.instance = services.invitation_create(
-            email=self.cleaned_data["email"], sender=self.sender, groups=self.cleaned_data.get("groups", [])
+            email=self.cleaned_data["email"],
+            sender=self.sender,
+            groups=self.cleaned_data.get("groups", []),
+            language=self.cleaned_data.get("language", ""),
         )
         return self.instance
 
@@ -132,7 +156,7 @@ def addresses_from_csv(text: str) -> list[str]:
         ) from error
 
 
-class BulkInvitationForm(GrantableGroups, forms.Form):
+class BulkInvitationForm(InviteeLanguage, GrantableGroups, forms.Form):
     """Many addresses at once: pasted (any separator) and/or a CSV file with an `email` column;
     each invitation with the same groups."""
 
@@ -150,6 +174,7 @@ class BulkInvitationForm(GrantableGroups, forms.Form):
         super().__init__(*args, **kwargs)
         self.sender = sender
         self.limit_groups()
+        self.init_language()
 
     def clean_csv_file(self) -> list[str]:
         upload = self.cleaned_data["csv_file"]

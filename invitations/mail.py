@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
 
 from invitations import keys
 from invitations.conf import app_settings, site_name
@@ -111,17 +112,18 @@ def build_message(
         "site_name": site_name(),
         "opt_out_url": opt_out,
     }
-    subject = render_to_string(subject_template, context)
-    # Subjects must stay on one line: the template's newlines never reach a header.
-    subject = " ".join(subject.split())
+    with translation.override(invitation.language_code):  # the invitee's, not the worker's
+        # Subjects must stay on one line: the template's newlines never reach a header.
+        subject = " ".join(render_to_string(subject_template, context).split())
+        text, html = render_to_string(text_template, context), render_to_string(html_template, context)
     message = InvitationMessage(
         subject=subject,
-        body=render_to_string(text_template, context),
+        body=text,
         from_email=from_address(),
         to=list(app_settings.OVERRIDE_RECIPIENTS) or [invitation.email],
         headers=headers_for(opt_out=opt_out),
     )
-    message.attach_alternative(render_to_string(html_template, context), "text/html")
+    message.attach_alternative(html, "text/html")
     return message
 
 

@@ -72,6 +72,9 @@ class Invitation(models.Model):
     claimed_by = models.CharField(max_length=100, blank=True, editable=False)
     # Django auth groups the invitee joins on accepting (the sender may grant them: forms.py).
     groups = models.ManyToManyField("auth.Group", blank=True, related_name="invitations")
+    # The invitee's language (a code of settings.LANGUAGES): the mails and the invitee's pages
+    # use it; "" (rows from before it): settings.LANGUAGE_CODE.
+    language = models.CharField(max_length=16, blank=True, default="")
     # When the one reminder went out (redrive.py); a resend clears it.
     reminded = models.DateTimeField(null=True, blank=True, editable=False)
 
@@ -122,6 +125,11 @@ class Invitation(models.Model):
         if self.sent is None:
             return None
         return self.sent + timedelta(days=app_settings.EXPIRY_DAYS)
+
+    @property
+    def language_code(self) -> str:
+        """The language its mails and the invitee's pages are written in."""
+        return self.language or settings.LANGUAGE_CODE
 
     def is_expired(self, now: datetime | None = None) -> bool:
         return self.status == self.Status.SENT and self.expires <= (now or timezone.now())

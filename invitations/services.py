@@ -140,7 +140,7 @@ def groups_grantable_by(sender: AbstractBaseUser | None) -> models.QuerySet:
 
 
 def invitation_create(
-    *, email: str, sender: AbstractBaseUser | None, groups: Iterable[Group] = ()
+    *, email: str, sender: AbstractBaseUser | None, groups: Iterable[Group] = (), language: str = ""
 ) -> Invitation:
     """Save a pending invitation (with the `groups` the invitee joins on accepting) and wake a
     worker once the transaction commits. Raises
@@ -152,7 +152,9 @@ def invitation_create(
         [(email, result)] = invitations_screen(emails=[email], sender=sender)
         if result != BulkResult.QUEUED:
             raise InvitationRefused(f"{email}: {result}", code=result)
-        invitation = Invitation.objects.create(email=email, sender=sender, published_at=timezone.now())
+        invitation = Invitation.objects.create(
+            email=email, sender=sender, published_at=timezone.now(), language=language
+        )
         invitation.groups.set(groups)
     transaction.on_commit(
         lambda: queue.invitations_publish_soon(
@@ -164,7 +166,7 @@ def invitation_create(
 
 
 def invitations_create_many(
-    *, emails: list[str], sender: AbstractBaseUser | None, groups: Iterable[Group] = ()
+    *, emails: list[str], sender: AbstractBaseUser | None, groups: Iterable[Group] = (), language: str = ""
 ) -> list[tuple[str, BulkResult]]:
     """Invite many addresses at once (each with the same `groups`), inserted in bulk and
     published together after commit; return each address with what happened to it."""
@@ -173,7 +175,7 @@ def invitations_create_many(
         results = invitations_screen(emails=emails, sender=sender)
         now = timezone.now()
         rows = [
-            Invitation(email=email, sender=sender, created=now, published_at=now)
+            Invitation(email=email, sender=sender, created=now, published_at=now, language=language)
             for email, result in results
             if result == BulkResult.QUEUED
         ]

@@ -9,6 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
 from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -51,8 +52,10 @@ def invitation_bulk(request: HttpRequest) -> HttpResponse:
     form = BulkInvitationForm(request.POST, request.FILES, sender=request.user)
     if not form.is_valid():
         return _board(request, status=400, bulk_form=form)
-    emails, groups = form.cleaned_data["emails"], form.cleaned_data["groups"]
-    results = services.invitations_create_many(emails=emails, sender=request.user, groups=groups)
+    data = form.cleaned_data
+    results = services.invitations_create_many(
+        emails=data["emails"], sender=request.user, groups=data["groups"], language=data["language"]
+    )
     queued = sum(result == services.BulkResult.QUEUED for _, result in results)
     messages.success(request, f"{queued} of {len(results)} invitation(s) queued for sending.")
     notes = services.suppression_notes(emails=[email for email, _ in results])
@@ -88,10 +91,11 @@ def invitation_accept(request: HttpRequest, key: str) -> HttpResponse:
     """The mailed link. A GET remembers the link in the session (not the key) and redirects to
     a key-less URL; it never consumes the invitation (mail scanners prefetch links)."""
     invitation = acceptance.invitation_for_key(key=key)  # 404 for an unknown key
-    if request.method == "POST":
-        return _accept(request, invitation)
-    if refusal := acceptance.acceptance_refusal(invitation):
-        return render(request, "invitations/gone.html", {"reason": refusal}, status=410)
+    with translation.override(acceptance.invitee_language(request, invitation)):
+        if request.method == "POST":
+            return _accept(request, invitation)
+        if refusal := acceptance.acceptance_refusal(invitation):
+            return render(request, "invitations/gone.html", {"reason": refusal}, status=410)
     acceptance.accept_link_remember(request.session, key=key)
     return redirect("invitations:accept-form")
 
@@ -103,7 +107,8 @@ def invitation_accept_form(request: HttpRequest) -> HttpResponse:
     invitation = acceptance.accept_link_recall(request.session)
     if invitation is None:  # no link followed in this browser lately (or cookies are off)
         return render(request, "invitations/gone.html", {"reason": "no-link"}, status=404)
-    return _accept(request, invitation)
+    with translation.override(acceptance.invitee_language(request, invitation)):
+        return _accept(request, invitation)
 
 
 def _accept(request: HttpRequest, invitation: Invitation) -> HttpResponse:
