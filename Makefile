@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-sqlite test-postgres lint format superuser clean bench
+.PHONY: run test test-sqlite test-postgres lint translations messages format superuser clean bench
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else \
@@ -38,6 +38,36 @@ $(SPAMASSASSIN):
 	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq spamassassin >/dev/null; \
 	else sudo apt-get update -qq && sudo apt-get install -y -qq spamassassin >/dev/null; fi
 
+# Translations are checked and compiled with GNU gettext (msgfmt, msgattrib).
+MSGFMT := /usr/bin/msgfmt
+$(MSGFMT):
+	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq gettext >/dev/null; \
+	else sudo apt-get update -qq && sudo apt-get install -y -qq gettext >/dev/null; fi
+
+LOCALES := de fr es
+MAKEMESSAGES = DJANGO_SETTINGS_MODULE=myproject.settings PYTHONPATH=$(CURDIR) DEBUG=1 \
+	$(abspath $(BIN))/python -P -m django makemessages --no-location $(addprefix -l ,$(LOCALES))
+
+## make messages: the app's .po files from its marked strings, then the compiled .mo files.
+messages: $(VENV)/.test $(MSGFMT)
+	cd invitations && $(MAKEMESSAGES)
+	for po in invitations/locale/*/LC_MESSAGES/django.po; do msgfmt --check -o $${po%.po}.mo $$po; done
+
+## The app's translations are complete: every marked string of the source (extracted afresh in a
+## copy) is translated, not fuzzy, in every shipped language, and each .mo is compiled from its .po.
+translations: $(VENV)/.test $(MSGFMT)
+	@copy=$$(mktemp -d) && trap 'rm -rf $$copy' EXIT && cp -r invitations $$copy/ && \
+	(cd $$copy/invitations && $(MAKEMESSAGES) >/dev/null) && \
+	for lang in $(LOCALES); do \
+		po=$$copy/invitations/locale/$$lang/LC_MESSAGES/django.po; \
+		msgfmt --check --statistics -o /dev/null $$po || exit 1; \
+		missing=$$(msgattrib --untranslated --no-obsolete $$po; msgattrib --only-fuzzy --no-obsolete $$po); \
+		if [ -n "$$missing" ]; then echo "$$lang: untranslated or fuzzy strings:"; echo "$$missing"; exit 1; fi; \
+		msgfmt -o $$copy/$$lang.mo invitations/locale/$$lang/LC_MESSAGES/django.po; \
+		cmp -s $$copy/$$lang.mo invitations/locale/$$lang/LC_MESSAGES/django.mo || \
+			{ echo "$$lang: django.mo is not compiled from django.po: run make messages"; exit 1; }; \
+	done
+
 ## make run: migrate, then start web + worker (Procfile) with SQLite and console mail.
 run: $(VENV)/.runtime
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
@@ -57,7 +87,7 @@ superuser: $(VENV)/.runtime
 test: lint
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
 
-lint: $(VENV)/.test
+lint: $(VENV)/.test translations
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run

@@ -1,4 +1,6 @@
 from django.contrib import admin, messages
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from invitations import services
 from invitations.conf import app_settings
@@ -11,13 +13,15 @@ Status = Invitation.Status
 class StatusFilter(admin.SimpleListFilter):
     """The stored statuses, plus "expired": sent, but not accepted in time."""
 
-    title = "status"
+    title = _("status")
     parameter_name = "status"
     EXPIRED = "expired"
 
     def lookups(self, request, model_admin):
         choices = list(Status.choices)
-        choices.insert(choices.index((Status.ACCEPTED, Status.ACCEPTED.label)) + 1, (self.EXPIRED, "expired"))
+        choices.insert(
+            choices.index((Status.ACCEPTED, Status.ACCEPTED.label)) + 1, (self.EXPIRED, _("expired"))
+        )
         return choices
 
     def queryset(self, request, queryset):
@@ -64,8 +68,9 @@ class InvitationAdmin(admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         if request.method == "GET" and app_settings.OVERRIDE_RECIPIENTS:  # once, not again after an action
             override = ", ".join(app_settings.OVERRIDE_RECIPIENTS)
+            text = gettext("Staging: every invitation mail goes to %(override)s, not to the address invited.")
             self.message_user(
-                request, f"Staging: every invitation mail goes to {override}, not to the address invited.",
+                request, text % {"override": override},
                 messages.WARNING,
             )  # fmt: skip
         return super().changelist_view(request, extra_context)
@@ -108,27 +113,32 @@ class InvitationAdmin(admin.ModelAdmin):
         if change and "groups" in form.cleaned_data:
             services.invitation_groups_set(invitation=form.instance, groups=form.cleaned_data["groups"])
 
-    @admin.action(description="Resend with a fresh key (sent or expired)", permissions=["change"])
+    @admin.action(description=_("Resend with a fresh key (sent or expired)"), permissions=["change"])
     def resend(self, request, queryset):
         changed = services.invitations_requeue(ids=_ids(queryset), statuses=[Status.SENT])
-        self._report(request, queryset, changed, "queued again", suppressed=_suppressed(queryset))
+        self._report(request, queryset, changed, gettext("queued again"), suppressed=_suppressed(queryset))
 
-    @admin.action(description="Retry now (failed)", permissions=["change"])
+    @admin.action(description=_("Retry now (failed)"), permissions=["change"])
     def retry_now(self, request, queryset):
         changed = services.invitations_requeue(ids=_ids(queryset), statuses=[Status.FAILED])
-        self._report(request, queryset, changed, "queued for a retry", suppressed=_suppressed(queryset))
+        self._report(
+            request, queryset, changed, gettext("queued for a retry"), suppressed=_suppressed(queryset)
+        )
 
-    @admin.action(description="Revoke", permissions=["change"])
+    @admin.action(description=_("Revoke"), permissions=["change"])
     def revoke(self, request, queryset):
-        self._report(request, queryset, services.invitations_revoke(ids=_ids(queryset)), "revoked")
+        self._report(request, queryset, services.invitations_revoke(ids=_ids(queryset)), gettext("revoked"))
 
     def _report(self, request, queryset, changed: int, verb: str, *, suppressed: int = 0) -> None:
         skipped = queryset.count() - changed - suppressed
-        text = f"{changed} invitation(s) {verb}."
+        text = gettext("%(count)d invitation(s) %(verb)s.") % {"count": changed, "verb": verb}
         if suppressed:
-            text += f" {suppressed} skipped: address suppressed (bounced, complained or opted out)."
+            note = gettext("%(count)d skipped: address suppressed (bounced, complained or opted out).")
+            text += " " + note % {"count": suppressed}
         if skipped:
-            text += f" {skipped} skipped: the action does not apply to them."
+            text += " " + gettext("%(count)d skipped: the action does not apply to them.") % {
+                "count": skipped
+            }
         self.message_user(request, text, messages.SUCCESS if changed else messages.WARNING)
 
 
@@ -154,7 +164,11 @@ class SuppressionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False  # only a provider's word or the invitee's opt-out suppresses an address
 
-    @admin.action(description="Lift: allow inviting these addresses again", permissions=["delete"])
+    @admin.action(description=_("Lift: allow inviting these addresses again"), permissions=["delete"])
     def lift(self, request, queryset):
         lifted = services.suppressions_lift(ids=_ids(queryset))
-        self.message_user(request, f"{lifted} address(es) may be invited again.", messages.SUCCESS)
+        self.message_user(
+            request,
+            gettext("%(count)d address(es) may be invited again.") % {"count": lifted},
+            messages.SUCCESS,
+        )

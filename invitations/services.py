@@ -15,6 +15,7 @@ from django.db import IntegrityError, models, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.encoding import punycode
+from django.utils.translation import gettext_lazy as _
 
 from invitations import live, queue
 from invitations.conf import app_settings
@@ -33,6 +34,20 @@ class BulkResult(StrEnum):
     INVALID = "invalid"
     SUPPRESSED = "suppressed"  # it hard-bounced, complained or opted out: see suppression_notes()
     RATE_LIMITED = "over the rate limit"
+
+    @property
+    def label(self) -> str:
+        """What the bulk page shows, in the active language."""
+        return str(RESULT_LABELS[self])
+
+
+RESULT_LABELS = {
+    BulkResult.QUEUED: _("queued"),
+    BulkResult.ALREADY_INVITED: _("already invited"),
+    BulkResult.INVALID: _("invalid"),
+    BulkResult.SUPPRESSED: _("suppressed"),
+    BulkResult.RATE_LIMITED: _("over the rate limit"),
+}
 
 
 class InvitationRefused(ValidationError):

@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
+from django.utils.translation import gettext
 from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -57,9 +58,10 @@ def invitation_bulk(request: HttpRequest) -> HttpResponse:
         emails=data["emails"], sender=request.user, groups=data["groups"], language=data["language"]
     )
     queued = sum(result == services.BulkResult.QUEUED for _, result in results)
-    messages.success(request, f"{queued} of {len(results)} invitation(s) queued for sending.")
+    text = gettext("%(queued)d of %(count)d invitation(s) queued for sending.")
+    messages.success(request, text % {"queued": queued, "count": len(results)})
     notes = services.suppression_notes(emails=[email for email, _ in results])
-    rows = [(email, notes.get(email.lower(), result)) for email, result in results]  # "bounced on …"
+    rows = [(email, notes.get(email.lower(), result.label)) for email, result in results]  # "bounced on …"
     return _board(request, bulk_results=rows)
 
 
@@ -74,12 +76,14 @@ def invitation_new(request: HttpRequest) -> HttpResponse:
         try:
             invitation = form.save()
         except IntegrityError:  # the same address submitted twice at once
-            form.add_error("email", "This address already has an open invitation.")
+            form.add_error("email", gettext("This address already has an open invitation."))
         except services.InvitationRefused:  # the sender's concurrent request took the last of the hour
             form = InvitationForm(request.POST, sender=request.user)
             form.is_valid()  # now says why
         else:
-            messages.success(request, f"Invitation to {invitation.email} queued for sending.")
+            messages.success(
+                request, gettext("Invitation to %(email)s queued for sending.") % {"email": invitation.email}
+            )
             return redirect("invitations:list")
     return _board(request, status=400, form=form)
 
@@ -152,7 +156,9 @@ def _accept_as(request: HttpRequest, invitation: Invitation, account) -> HttpRes
         if not acceptance.invitation_accept(invitation=invitation, user=request.user, request=request):
             return render(request, "invitations/gone.html", {"reason": "accepted"}, status=410)
         acceptance.accept_link_forget(request.session)
-        messages.success(request, f"You accepted the invitation to join {site_name()}.")
+        messages.success(
+            request, gettext("You accepted the invitation to join %(site)s.") % {"site": site_name()}
+        )
         return redirect("invitations:welcome")
     return render(request, "invitations/accept_account.html", {**context, "state": "accept"})
 
