@@ -311,9 +311,10 @@ class InvitationQuerySet(models.QuerySet):
         return self.filter(pk__in=pks).update(published_at=at)
 
     def unpublish(self, pks: Sequence[int]) -> int:
-        """Pending invitations whose wake-up did not go out, or was taken and not acted on:
-        the sweep's next round publishes them."""
-        return self.filter(pk__in=pks, status=self.model.Status.PENDING).update(published_at=None)
+        """Pending invitations (or sent ones, for their reminder) whose wake-up did not go out,
+        or was taken and not acted on: the sweep's next round publishes them."""
+        statuses = [self.model.Status.PENDING, self.model.Status.SENT]
+        return self.filter(pk__in=pks, status__in=statuses).update(published_at=None)
 
     def stamp_delivered(self, pk: int, *, at: datetime) -> int:
         """The provider said it delivered the mail; the first word counts."""

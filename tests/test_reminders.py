@@ -172,3 +172,23 @@ def test_the_admin_shows_and_filters_the_reminded_time(admin_client):
     assert '<th scope="col" class="sortable column-reminded">' in page
     assert "reminded@example.com" in page
     assert "not-yet@example.com" not in page
+
+
+def test_under_a_send_rate_each_reminder_waits_for_its_turn(sent_invitation, mailoutbox):
+    from tests.test_delivery_pace import FakeGate
+
+    invitation, _ = sent_invitation
+    sent_days_ago(invitation, 3)
+    gate = FakeGate(limited=True, turns=0)  # the fleet's rate has no turn free
+
+    outcomes = delivery.invitations_deliver(
+        invitation_ids=[invitation.pk], worker="w1", mailer=mail.ReusableMailer(), gate=gate
+    )
+
+    assert (outcomes, gate.waited, len(mailoutbox)) == ({invitation.pk: DeliveryOutcome.RELEASED}, 1, 1)
+    assert Invitation.objects.get(pk=invitation.pk).published_at is None  # the next sweep has it
+    gate.turns = None
+    outcomes = delivery.invitations_deliver(
+        invitation_ids=[invitation.pk], worker="w1", mailer=mail.ReusableMailer(), gate=gate
+    )
+    assert (outcomes, gate.waited, len(mailoutbox)) == ({invitation.pk: DeliveryOutcome.REMINDED}, 2, 2)
