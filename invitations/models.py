@@ -79,7 +79,7 @@ class Invitation(models.Model):
     )
     # The invitee's language (a code of settings.LANGUAGES): the mails and the invitee's pages
     # use it; "" (rows from before it): settings.LANGUAGE_CODE.
-    language = models.CharField(_("language"), max_length=16, blank=True, default="")
+    language = models.CharField(_("language"), max_length=16, blank=True, default="", db_default="")
     # When the one reminder went out (redrive.py); a resend clears it.
     reminded = models.DateTimeField(_("reminded"), null=True, blank=True, editable=False)
 
