@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-sqlite test-postgres lint format superuser clean bench debian-packages
+.PHONY: run test test-sqlite test-postgres lint translations messages format superuser clean bench debian-packages
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else \
@@ -26,18 +26,42 @@ $(VENV)/.bench: requirements.txt requirements-test.txt bench/requirements.txt | 
 	$(BIN)/pip install -q -r bench/requirements.txt
 	touch $@ $(VENV)/.test $(VENV)/.runtime
 
-# Debian packages the tests use: Chromium for the browser tests (Playwright is never allowed to
-# download a browser) and SpamAssassin for the spam score (local rules, no network). Installed
-# by one apt-get when any is missing, so the two test runs started side by side never contend
-# for dpkg's lock.
-DEBIAN_PACKAGES := chromium spamassassin
-DEBIAN_TOOLS := /usr/bin/chromium /usr/bin/spamassassin
+# Debian packages the checks and tests use: Chromium for the browser tests (Playwright is never
+# allowed to download a browser), SpamAssassin for the spam score (local rules, no network),
+# GNU gettext for the translations (msgfmt, msgattrib). Installed by one apt-get when any is
+# missing, so the two test runs started side by side never contend for dpkg's lock.
+DEBIAN_PACKAGES := chromium spamassassin gettext
+DEBIAN_TOOLS := /usr/bin/chromium /usr/bin/spamassassin /usr/bin/msgfmt /usr/bin/msgattrib
 debian-packages:
 	@for tool in $(DEBIAN_TOOLS); do [ -x $$tool ] || missing=1; done; \
 	if [ -n "$$missing" ]; then \
 		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$sudo apt-get update -qq && $$sudo apt-get install -y -qq $(DEBIAN_PACKAGES) >/dev/null; \
 	fi
+
+LOCALES := de fr es
+MAKEMESSAGES = DJANGO_SETTINGS_MODULE=myproject.settings PYTHONPATH=$(CURDIR) DEBUG=1 \
+	$(abspath $(BIN))/python -P -m django makemessages --no-location $(addprefix -l ,$(LOCALES))
+
+## make messages: the app's .po files from its marked strings, then the compiled .mo files.
+messages: $(VENV)/.test debian-packages
+	cd invitations && $(MAKEMESSAGES)
+	for po in invitations/locale/*/LC_MESSAGES/django.po; do msgfmt --check -o $${po%.po}.mo $$po; done
+
+## The app's translations are complete: every marked string of the source (extracted afresh in a
+## copy) is translated, not fuzzy, in every shipped language, and each .mo is compiled from its .po.
+translations: $(VENV)/.test debian-packages
+	@copy=$$(mktemp -d) && trap 'rm -rf $$copy' EXIT && cp -r invitations $$copy/ && \
+	(cd $$copy/invitations && $(MAKEMESSAGES) >/dev/null) && \
+	for lang in $(LOCALES); do \
+		po=$$copy/invitations/locale/$$lang/LC_MESSAGES/django.po; \
+		msgfmt --check --statistics -o /dev/null $$po || exit 1; \
+		missing=$$(msgattrib --untranslated --no-obsolete $$po; msgattrib --only-fuzzy --no-obsolete $$po); \
+		if [ -n "$$missing" ]; then echo "$$lang: untranslated or fuzzy strings:"; echo "$$missing"; exit 1; fi; \
+		msgfmt -o $$copy/$$lang.mo invitations/locale/$$lang/LC_MESSAGES/django.po; \
+		cmp -s $$copy/$$lang.mo invitations/locale/$$lang/LC_MESSAGES/django.mo || \
+			{ echo "$$lang: django.mo is not compiled from django.po: run make messages"; exit 1; }; \
+	done
 
 ## make run: migrate, then start web + worker (Procfile) with SQLite and console mail.
 run: $(VENV)/.runtime
@@ -58,7 +82,7 @@ superuser: $(VENV)/.runtime
 test: lint debian-packages
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
 
-lint: $(VENV)/.test
+lint: $(VENV)/.test translations
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run

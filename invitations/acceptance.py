@@ -4,12 +4,13 @@ import contextlib
 from importlib import import_module
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.sessions.backends.base import SessionBase
 from django.core import signing
 from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from invitations import keys, live
 from invitations.conf import app_settings
@@ -74,6 +75,15 @@ def sessions_purge() -> None:
         import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
 
 
+def invitee_language(request: HttpRequest, invitation: Invitation) -> str:
+    """The language of the invitee's pages: the one they chose (Django's language cookie, as
+    set_language sets it), else the invitation's."""
+    chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME)
+    if chosen and translation.check_for_language(chosen) and chosen in dict(settings.LANGUAGES):
+        return chosen
+    return invitation.language_code
+
+
 def acceptance_refusal(invitation: Invitation) -> str | None:
     """Why this invitation can no longer be accepted ("accepted", "revoked", "opted_out",
     "expired"), or None."""
@@ -84,10 +94,19 @@ def acceptance_refusal(invitation: Invitation) -> str | None:
     return None
 
 
+def account_for(invitation: Invitation) -> AbstractBaseUser | None:
+    """The user whose e-mail (the user model's e-mail field) is the invited address, matched
+    case-insensitively, or None: such a person logs in and accepts, and never gets a second account."""
+    user_model = get_user_model()
+    lookup = {f"{user_model.get_email_field_name()}__iexact": invitation.email}
+    return user_model._default_manager.filter(**lookup).order_by("pk").first()
+
+
 def invitation_accept(
     *, invitation: Invitation, user: AbstractBaseUser, request: HttpRequest | None = None
 ) -> bool:
-    """Save the invitee's new `user` and mark the invitation accepted, both or neither.
+    """Mark the invitation accepted and add its groups to `user`, all or nothing: a new user (not
+    saved yet) is saved with them; an existing one (the invited address's account) only joins them.
 
     Of concurrent calls for one invitation one wins, the others get False. Raises UsernameTaken,
     changing nothing, when a concurrent sign-up saved the same username first."""
@@ -97,7 +116,10 @@ def invitation_accept(
             won = Invitation.objects.accept(invitation.pk, now=now)
             if not won:
                 return False
-            user.save()
+            if user._state.adding:
+                user.save()
+            if groups := list(invitation.groups.all()):
+                user.groups.add(*groups)  # a user model without PermissionsMixin cannot be granted any
     except IntegrityError:
         if type(user)._default_manager.filter(**{user.USERNAME_FIELD: user.get_username()}).exists():
             raise UsernameTaken(user.get_username()) from None

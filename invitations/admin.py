@@ -1,4 +1,6 @@
 from django.contrib import admin, messages
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from invitations import services
 from invitations.conf import app_settings
@@ -11,13 +13,15 @@ Status = Invitation.Status
 class StatusFilter(admin.SimpleListFilter):
     """The stored statuses, plus "expired": sent, but not accepted in time."""
 
-    title = "status"
+    title = _("status")
     parameter_name = "status"
     EXPIRED = "expired"
 
     def lookups(self, request, model_admin):
         choices = list(Status.choices)
-        choices.insert(choices.index((Status.ACCEPTED, Status.ACCEPTED.label)) + 1, (self.EXPIRED, "expired"))
+        choices.insert(
+            choices.index((Status.ACCEPTED, Status.ACCEPTED.label)) + 1, (self.EXPIRED, _("expired"))
+        )
         return choices
 
     def queryset(self, request, queryset):
@@ -39,16 +43,24 @@ class InvitationAdmin(admin.ModelAdmin):
         "status",
         "sent",
         "delivered",
+        "reminded",
         "attempts",
         "last_error",
         "accepted",
         "created",
     ]
-    list_filter = [StatusFilter, "sender", "created", "sent"]
+    list_filter = [
+        StatusFilter,
+        "sender",
+        "created",
+        "sent",
+        ("reminded", admin.EmptyFieldListFilter),
+        "groups",
+    ]
     search_fields = ["email", "message_id"]
     date_hierarchy = "created"
     readonly_fields = [
-        "sender", "status", "created", "sent", "delivered", "message_id", "accepted", "attempts",
+        "sender", "status", "created", "sent", "delivered", "reminded", "message_id", "accepted", "attempts",
         "last_error", "ended", "next_attempt_at", "published_at", "claimed_at", "claimed_by",
     ]  # fmt: skip
     actions = ["resend", "retry_now", "revoke"]
@@ -56,26 +68,33 @@ class InvitationAdmin(admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         if request.method == "GET" and app_settings.OVERRIDE_RECIPIENTS:  # once, not again after an action
             override = ", ".join(app_settings.OVERRIDE_RECIPIENTS)
+            text = gettext("Staging: every invitation mail goes to %(override)s, not to the address invited.")
             self.message_user(
-                request, f"Staging: every invitation mail goes to {override}, not to the address invited.",
+                request, text % {"override": override},
                 messages.WARNING,
             )  # fmt: skip
         return super().changelist_view(request, extra_context)
 
     def get_readonly_fields(self, request, obj=None):
-        # The address of an existing invitation is history; invite again instead.
-        return [*self.readonly_fields, "email"] if obj else self.readonly_fields
+        # The address of an existing invitation is history; invite again instead. Its groups
+        # may change until it is accepted or ends.
+        if obj is None:
+            return self.readonly_fields
+        return [
+            *self.readonly_fields,
+            "email",
+            "language",
+            *([] if obj.status in Status.open() else ["groups"]),
+        ]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
-        if change:
-            return form
 
-        class AddInvitationForm(form):  # knows its sender while it validates: the same screen
+        class SenderInvitationForm(form):  # knows its sender while it validates: the same screen
             def __init__(self, *args, **form_kwargs):
                 super().__init__(*args, sender=request.user, **form_kwargs)
 
-        return AddInvitationForm
+        return SenderInvitationForm
 
     def save_form(self, request, form, change):
         if change:
@@ -90,29 +109,36 @@ class InvitationAdmin(admin.ModelAdmin):
         pass
 
     def save_related(self, request, form, formsets, change):
-        pass  # no many-to-many fields or inlines; InvitationForm has no save_m2m()
+        # Added: InvitationForm.save() stored the groups with the row. Changed: only the groups.
+        if change and "groups" in form.cleaned_data:
+            services.invitation_groups_set(invitation=form.instance, groups=form.cleaned_data["groups"])
 
-    @admin.action(description="Resend with a fresh key (sent or expired)", permissions=["change"])
+    @admin.action(description=_("Resend with a fresh key (sent or expired)"), permissions=["change"])
     def resend(self, request, queryset):
         changed = services.invitations_requeue(ids=_ids(queryset), statuses=[Status.SENT])
-        self._report(request, queryset, changed, "queued again", suppressed=_suppressed(queryset))
+        self._report(request, queryset, changed, gettext("queued again"), suppressed=_suppressed(queryset))
 
-    @admin.action(description="Retry now (failed)", permissions=["change"])
+    @admin.action(description=_("Retry now (failed)"), permissions=["change"])
     def retry_now(self, request, queryset):
         changed = services.invitations_requeue(ids=_ids(queryset), statuses=[Status.FAILED])
-        self._report(request, queryset, changed, "queued for a retry", suppressed=_suppressed(queryset))
+        self._report(
+            request, queryset, changed, gettext("queued for a retry"), suppressed=_suppressed(queryset)
+        )
 
-    @admin.action(description="Revoke", permissions=["change"])
+    @admin.action(description=_("Revoke"), permissions=["change"])
     def revoke(self, request, queryset):
-        self._report(request, queryset, services.invitations_revoke(ids=_ids(queryset)), "revoked")
+        self._report(request, queryset, services.invitations_revoke(ids=_ids(queryset)), gettext("revoked"))
 
     def _report(self, request, queryset, changed: int, verb: str, *, suppressed: int = 0) -> None:
         skipped = queryset.count() - changed - suppressed
-        text = f"{changed} invitation(s) {verb}."
+        text = gettext("%(count)d invitation(s) %(verb)s.") % {"count": changed, "verb": verb}
         if suppressed:
-            text += f" {suppressed} skipped: address suppressed (bounced, complained or opted out)."
+            note = gettext("%(count)d skipped: address suppressed (bounced, complained or opted out).")
+            text += " " + note % {"count": suppressed}
         if skipped:
-            text += f" {skipped} skipped: the action does not apply to them."
+            text += " " + gettext("%(count)d skipped: the action does not apply to them.") % {
+                "count": skipped
+            }
         self.message_user(request, text, messages.SUCCESS if changed else messages.WARNING)
 
 
@@ -138,7 +164,11 @@ class SuppressionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False  # only a provider's word or the invitee's opt-out suppresses an address
 
-    @admin.action(description="Lift: allow inviting these addresses again", permissions=["delete"])
+    @admin.action(description=_("Lift: allow inviting these addresses again"), permissions=["delete"])
     def lift(self, request, queryset):
         lifted = services.suppressions_lift(ids=_ids(queryset))
-        self.message_user(request, f"{lifted} address(es) may be invited again.", messages.SUCCESS)
+        self.message_user(
+            request,
+            gettext("%(count)d address(es) may be invited again.") % {"count": lifted},
+            messages.SUCCESS,
+        )

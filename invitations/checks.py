@@ -32,6 +32,7 @@ MINIMUMS = {
     "REPUBLISH_AFTER": 1,
     "EXPIRY_DAYS": 1,
     "RATE_LIMIT": 0,
+    "REMIND_AFTER_DAYS": 0,
     "SHUTDOWN_TIMEOUT": 0,
     "ACCEPT_SESSION_AGE": 60,
     "SESSION_PURGE_INTERVAL": 0,
@@ -46,6 +47,7 @@ INTEGERS = {
     "EXPIRY_DAYS",
     "RATE_LIMIT",
     "RETENTION_DAYS",
+    "REMIND_AFTER_DAYS",
 }
 LISTS = {"OVERRIDE_RECIPIENTS"}  # of e-mail addresses
 STRINGS = {
@@ -57,6 +59,7 @@ STRINGS = {
     "USER_DISPLAY_NAME",
     "EHLO_NAME",
     "FEEDBACK_ID",
+    "SITE_NAME",
 }
 
 

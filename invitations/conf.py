@@ -74,6 +74,12 @@ DEFAULTS: dict[str, object] = {
     "RETENTION_DAYS": None,
     # The Feedback-ID header of every mail (Gmail's "a:b:c:SenderId"); None: no header.
     "FEEDBACK_ID": None,
+    # What the invitee is invited to join ("Acme"): the subject, the mail, the From display
+    # name and the invitee's pages; default, the host of SITE_URL.
+    "SITE_NAME": None,
+    # One reminder (the same working link) to a sent invitation still open this many days after
+    # it was sent, found by the workers' sweep; 0: never.
+    "REMIND_AFTER_DAYS": 3,
 }
 # Seconds allowed for one attempt of the mail backend when the host's mailer names none.
 DEFAULT_MAIL_TIMEOUT = 10.0
@@ -105,6 +111,8 @@ class AppSettings:
             return 6 * mail_timeout()
         if name == "EHLO_NAME":
             return ehlo_name_of(site_host())
+        if name == "SITE_NAME":
+            return site_host()
         return None
 
     @property
@@ -158,8 +166,9 @@ def site_host() -> str:
 
 
 def site_name() -> str:
-    """What mails name the site (the From display name, the opt-out line): the host of SITE_URL."""
-    return site_host()
+    """What mails and pages name the site (the subject, the From display name, the accept page,
+    the opt-out line): INVITATIONS["SITE_NAME"], default the host of SITE_URL."""
+    return app_settings.SITE_NAME
 
 
 def ehlo_name_of(host: str) -> str:

@@ -11,7 +11,7 @@ from enum import StrEnum
 from django.db import connection
 from django.utils import timezone
 
-from invitations import failures, health, keys, live, mail, throttle
+from invitations import acceptance, failures, health, keys, live, mail, throttle
 from invitations.conf import app_settings
 from invitations.models import Invitation
 from invitations.signals import invitation_sent, send_on_commit
@@ -40,6 +40,7 @@ class DeliveryOutcome(StrEnum):
     SKIPPED = "skipped"
     RELEASED = "released"
     SUPPRESSED = "suppressed"  # the address bounced or complained: closed, not mailed
+    REMINDED = "reminded"  # the one reminder of a sent invitation went out
 
 
 def invitations_deliver(
@@ -67,7 +68,7 @@ def invitations_deliver(
     for index, invitation_id in enumerate(invitation_ids):
         # A repeated wake-up (the sweep re-publishes what waits long behind the rate) must
         # not spend a turn: that would leave the rate unused.
-        if not Invitation.objects.due(timezone.now()).filter(pk=invitation_id).exists():
+        if not Invitation.objects.actionable(timezone.now()).filter(pk=invitation_id).exists():
             outcomes[invitation_id] = DeliveryOutcome.SKIPPED
         elif not gate.wait_turn(stopping):
             return outcomes | _leave_for_sweep(invitation_ids[index:])
@@ -91,10 +92,14 @@ def _deliver_batch(
     stopping: Callable[[], bool],
     gate: throttle.SendGate | None,
 ) -> dict[int, DeliveryOutcome]:
-    taken = Invitation.objects.claim_due(invitation_ids, worker=worker, now=timezone.now())
-    claimed = [invitation for invitation in taken if invitation.status == Status.SENDING]
+    now = timezone.now()
+    taken = Invitation.objects.claim_due(invitation_ids, worker=worker, now=now)
+    # What is not due to be sent may be due to be reminded (the sweep's wake-ups).
+    rest = [pk for pk in invitation_ids if pk not in {invitation.pk for invitation in taken}]
+    reminding = Invitation.objects.claim_reminders(rest, worker=worker, now=now) if rest else []
+    claimed = [invitation for invitation in taken if invitation.status == Status.SENDING] + reminding
     outcomes = dict.fromkeys(invitation_ids, DeliveryOutcome.SKIPPED)
-    for invitation_id in outcomes.keys() - {invitation.pk for invitation in taken}:
+    for invitation_id in outcomes.keys() - {invitation.pk for invitation in [*taken, *reminding]}:
         logger.info("invitation id=%s outcome=skipped (not due or already taken)", invitation_id)
     for invitation in taken:
         if invitation.status != Status.SENDING:  # closed by the claim: its address is suppressed
@@ -107,7 +112,8 @@ def _deliver_batch(
             if started and (stopping() or throttled):  # finish the mail in hand, start no other
                 break
             started += 1
-            outcome, throttled = _deliver_claimed(invitation, worker=worker, mailer=mailer, announce=announce)
+            deliver = _deliver_claimed if invitation.status == Status.SENDING else _remind_claimed
+            outcome, throttled = deliver(invitation, worker=worker, mailer=mailer, announce=announce)
             outcomes[invitation.pk] = outcome
             if throttled and gate is not None:
                 gate.pause(_pause_for(invitation))
@@ -115,6 +121,11 @@ def _deliver_batch(
         # A mail that broke off mid-way keeps its claim: it may have been sent already.
         if unsent := [invitation.pk for invitation in claimed[started:]]:
             Invitation.objects.release_unused(unsent, worker=worker)
+            for invitation in claimed[started:]:
+                if invitation.status != Status.SENDING:
+                    Invitation.objects.release_reminder(
+                        invitation.pk, worker=worker, at=now, error=invitation.last_error
+                    )
             outcomes.update(dict.fromkeys(unsent, DeliveryOutcome.RELEASED))
             logger.info("released %d claimed invitation(s) not sent yet", len(unsent))
     return outcomes
@@ -131,9 +142,12 @@ def _deliver_claimed(
     said "too many"."""
     announce(invitation=invitation)
     key = keys.invitation_key(invitation)
+    has_account = getattr(invitation, "has_account", None)  # read by the claim: then they log in
+    if has_account is None:
+        has_account = acceptance.account_for(invitation) is not None
     started, failure = time.monotonic(), None
     try:
-        message_id = mailer.send(mail.build_message(invitation, key=key))
+        message_id = mailer.send(mail.build_message(invitation, key=key, has_account=has_account))
     except Exception as exc:
         failure = failures.classify(exc)
         outcome = _record_failure(invitation, worker=worker, failure=failure)
@@ -144,6 +158,38 @@ def _deliver_claimed(
         "invitation id=%s attempt=%s outcome=%s %s", invitation.pk, invitation.attempts, outcome, took
     )
     announce(invitation=invitation)
+    return outcome, bool(failure and failure.throttled)
+
+
+def _remind_claimed(
+    invitation: Invitation, *, worker: str, mailer: mail.ReusableMailer, announce: Callable[..., None]
+) -> tuple[DeliveryOutcome, bool]:
+    """Send the one reminder of a claimed, sent invitation, with the same working link (the key
+    is derived from the row's nonce), and stamp `reminded`; also whether the provider said
+    "too many". A refusal for good is stamped too, with the error: never a second reminder.
+    A temporary failure is tried again RETRY_CAP later (a reminder is in no hurry)."""
+    key = keys.invitation_key(invitation)
+    message = mail.build_message(invitation, key=key, has_account=invitation.has_account, reminder=True)
+    started, failure = time.monotonic(), None
+    try:
+        mailer.send(message)
+    except Exception as exc:
+        failure = failures.classify(exc)
+    now = timezone.now()
+    if failure is None or (failure.permanent and not failure.throttled):
+        error = f"reminder not sent: {failure.error}" if failure else ""
+        _while_the_database_is_away(
+            lambda: Invitation.objects.stamp_reminded(invitation.pk, worker=worker, at=now, error=error)
+        )
+        outcome = DeliveryOutcome.FAILED if failure else DeliveryOutcome.REMINDED
+    else:
+        wait = failure.retry_after if failure.throttled and failure.retry_after else app_settings.RETRY_CAP
+        at = now + timedelta(seconds=wait)
+        Invitation.objects.release_reminder(invitation.pk, worker=worker, at=at, error=failure.error)
+        invitation.next_attempt_at = at
+        outcome = DeliveryOutcome.RETRY
+    took = f"ms={(time.monotonic() - started) * 1000:.0f}" + (f" error={failure.error!r}" if failure else "")
+    logger.info("invitation id=%s reminder outcome=%s %s", invitation.pk, outcome, took)
     return outcome, bool(failure and failure.throttled)
 
 

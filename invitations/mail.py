@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
 
 from invitations import keys
 from invitations.conf import app_settings, site_name
@@ -83,13 +84,27 @@ class InvitationMessage(EmailMultiAlternatives):
 SUBJECT_TEMPLATE = "invitations/email/subject.txt"
 TEXT_TEMPLATE = "invitations/email/body.txt"
 HTML_TEMPLATE = "invitations/email/body.html"
+# The one reminder (redrive.py finds it due): the same link, and the date it stops working.
+REMINDER_TEMPLATES = (
+    "invitations/email/reminder_subject.txt",
+    "invitations/email/reminder_body.txt",
+    "invitations/email/reminder_body.html",
+)
 
 
-def build_message(invitation: Invitation, *, key: str) -> InvitationMessage:
-    """The invitation mail: a text body and an autoescaped HTML alternative. Addressed to
-    OVERRIDE_RECIPIENTS instead of the invitee when that is set (staging)."""
+def build_message(
+    invitation: Invitation, *, key: str, has_account: bool = False, reminder: bool = False
+) -> InvitationMessage:
+    """The invitation mail, or its `reminder`: a text body and an autoescaped HTML alternative;
+    `has_account`: the address already has an account, whose owner logs in to accept. Addressed
+    to OVERRIDE_RECIPIENTS instead of the invitee when that is set (staging)."""
     opt_out = opt_out_url(invitation)
+    subject_template, text_template, html_template = (
+        REMINDER_TEMPLATES if reminder else (SUBJECT_TEMPLATE, TEXT_TEMPLATE, HTML_TEMPLATE)
+    )
     context = {
+        "expires": invitation.expires,
+        "has_account": has_account,
         "invitation": invitation,
         "sender_name": invitation.sender_name,
         "accept_url": accept_url(key),
@@ -97,17 +112,18 @@ def build_message(invitation: Invitation, *, key: str) -> InvitationMessage:
         "site_name": site_name(),
         "opt_out_url": opt_out,
     }
-    subject = render_to_string(SUBJECT_TEMPLATE, context)
-    # Subjects must stay on one line: the template's newlines never reach a header.
-    subject = " ".join(subject.split())
+    with translation.override(invitation.language_code):  # the invitee's, not the worker's
+        # Subjects must stay on one line: the template's newlines never reach a header.
+        subject = " ".join(render_to_string(subject_template, context).split())
+        text, html = render_to_string(text_template, context), render_to_string(html_template, context)
     message = InvitationMessage(
         subject=subject,
-        body=render_to_string(TEXT_TEMPLATE, context),
+        body=text,
         from_email=from_address(),
         to=list(app_settings.OVERRIDE_RECIPIENTS) or [invitation.email],
         headers=headers_for(opt_out=opt_out),
     )
-    message.attach_alternative(render_to_string(HTML_TEMPLATE, context), "text/html")
+    message.attach_alternative(html, "text/html")
     return message
 
 

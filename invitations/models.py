@@ -8,6 +8,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from invitations import conf
 from invitations.conf import app_settings
@@ -24,56 +26,68 @@ class Invitation(models.Model):
     """An invitation to sign up, and the delivery state of its e-mail."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "pending"
-        SENDING = "sending", "sending"
-        SENT = "sent", "sent"
-        FAILED = "failed", "failed"
-        ACCEPTED = "accepted", "accepted"
-        REVOKED = "revoked", "revoked"
-        BOUNCED = "bounced", "bounced"  # the provider said the address does not exist
-        COMPLAINED = "complained", "complained"  # the invitee reported it as spam
-        OPTED_OUT = "opted_out", "opted out"  # the invitee asked not to be invited (List-Unsubscribe)
+        PENDING = "pending", _("pending")
+        SENDING = "sending", _("sending")
+        SENT = "sent", _("sent")
+        FAILED = "failed", _("failed")
+        ACCEPTED = "accepted", _("accepted")
+        REVOKED = "revoked", _("revoked")
+        BOUNCED = "bounced", _("bounced")  # the provider said the address does not exist
+        COMPLAINED = "complained", _("complained")  # the invitee reported it as spam
+        OPTED_OUT = "opted_out", _("opted out")  # the invitee asked not to be invited (List-Unsubscribe)
 
         @classmethod
         def open(cls) -> list[str]:
             return list(OPEN)
 
-    email = models.EmailField(max_length=254)
+    email = models.EmailField(_("e-mail address"), max_length=254)
     sender = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        verbose_name=_("sender"),
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="invitations_sent",
         db_index=False,  # invitation_sender_idx starts with it
     )
-    created = models.DateTimeField(default=timezone.now, editable=False)
-    status = models.CharField(max_length=16, choices=Status, default=Status.PENDING)
+    created = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    status = models.CharField(_("status"), max_length=16, choices=Status, default=Status.PENDING)
     # What the key in the link is derived from, with SECRET_KEY (invitations/keys.py); a resend
     # draws a new one, which kills the old link.
-    key_nonce = models.CharField(max_length=32, default=new_nonce, editable=False)
+    key_nonce = models.CharField(_("key nonce"), max_length=32, default=new_nonce, editable=False)
     # SHA-256 of the random key of a link mailed before keys were derived (NULL, not "": many
     # rows must not collide on the unique index); new mails leave it empty.
-    key_digest = models.CharField(max_length=64, unique=True, null=True, editable=False)  # noqa: DJ001
-    sent = models.DateTimeField(null=True, blank=True, editable=False)
+    key_digest = models.CharField(_("key digest"), max_length=64, unique=True, null=True, editable=False)  # noqa: DJ001
+    sent = models.DateTimeField(_("sent"), null=True, blank=True, editable=False)
     # The provider's id of the mail (for SMTP, the Message-ID header sent), for its webhooks.
-    message_id = models.CharField(max_length=255, blank=True, db_index=True, editable=False)
-    delivered = models.DateTimeField(null=True, blank=True, editable=False)
-    accepted = models.DateTimeField(null=True, blank=True, editable=False)
+    message_id = models.CharField(_("message ID"), max_length=255, blank=True, db_index=True, editable=False)
+    delivered = models.DateTimeField(_("delivered"), null=True, blank=True, editable=False)
+    accepted = models.DateTimeField(_("accepted"), null=True, blank=True, editable=False)
     # When it ended (accepted, revoked, failed, bounced, complained, opted out), for the
     # retention purge; an expired one ends EXPIRY_DAYS after `sent`.
-    ended = models.DateTimeField(null=True, blank=True, editable=False)
+    ended = models.DateTimeField(_("ended"), null=True, blank=True, editable=False)
     # Delivery bookkeeping.
-    attempts = models.PositiveSmallIntegerField(default=0, editable=False)
-    last_error = models.TextField(blank=True, editable=False)
-    next_attempt_at = models.DateTimeField(default=timezone.now, editable=False)
-    published_at = models.DateTimeField(null=True, blank=True, editable=False)
-    claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
-    claimed_by = models.CharField(max_length=100, blank=True, editable=False)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0, editable=False)
+    last_error = models.TextField(_("last error"), blank=True, editable=False)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), default=timezone.now, editable=False)
+    published_at = models.DateTimeField(_("published at"), null=True, blank=True, editable=False)
+    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True, editable=False)
+    claimed_by = models.CharField(_("claimed by"), max_length=100, blank=True, editable=False)
+    # Django auth groups the invitee joins on accepting (the sender may grant them: forms.py).
+    groups = models.ManyToManyField(
+        "auth.Group", verbose_name=_("groups"), blank=True, related_name="invitations"
+    )
+    # The invitee's language (a code of settings.LANGUAGES): the mails and the invitee's pages
+    # use it; "" (rows from before it): settings.LANGUAGE_CODE.
+    language = models.CharField(_("language"), max_length=16, blank=True, default="", db_default="")
+    # When the one reminder went out (redrive.py); a resend clears it.
+    reminded = models.DateTimeField(_("reminded"), null=True, blank=True, editable=False)
 
     objects = InvitationQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("invitation")
+        verbose_name_plural = _("invitations")
         ordering = ["-created", "-id"]
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="invitation_due_idx"),
@@ -84,13 +98,19 @@ class Invitation(models.Model):
             models.Index(
                 fields=["ended"], name="invitation_ended_idx", condition=models.Q(ended__isnull=False)
             ),
+            # Each sweep looks for sent invitations not reminded yet (outbox.remind_due).
+            models.Index(
+                fields=["sent"],
+                name="invitation_remind_idx",
+                condition=models.Q(status="sent", reminded__isnull=True),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
                 Lower("email"),
                 condition=models.Q(status__in=["pending", "sending", "sent"]),
                 name="unique_open_invitation_per_email",
-                violation_error_message="This address already has an open invitation.",
+                violation_error_message=_("This address already has an open invitation."),
             ),
         ]
 
@@ -100,18 +120,25 @@ class Invitation(models.Model):
     def status_label(self) -> str:
         """The status as the staff board shows it: "sent, delivered" once the provider said so."""
         label = self.get_status_display()
-        return f"{label}, delivered" if self.delivered and self.status == self.Status.SENT else label
+        if self.delivered and self.status == self.Status.SENT:
+            return gettext("%(status)s, delivered") % {"status": label}
+        return label
 
     @property
     def sender_name(self) -> str:
         """How mails and pages name the sender (INVITATIONS["USER_DISPLAY_NAME"])."""
-        return conf.display_name_of(self.sender) if self.sender else "The team"
+        return conf.display_name_of(self.sender) if self.sender else gettext("The team")
 
     @property
     def expires(self) -> datetime | None:
         if self.sent is None:
             return None
         return self.sent + timedelta(days=app_settings.EXPIRY_DAYS)
+
+    @property
+    def language_code(self) -> str:
+        """The language its mails and the invitee's pages are written in."""
+        return self.language or settings.LANGUAGE_CODE
 
     def is_expired(self, now: datetime | None = None) -> bool:
         return self.status == self.Status.SENT and self.expires <= (now or timezone.now())
@@ -129,20 +156,26 @@ class Suppression(models.Model):
     or late event from before the lift changes nothing (tracking.py)."""
 
     class Reason(models.TextChoices):
-        BOUNCED = "bounced", "bounced"
-        COMPLAINED = "complained", "complained"
-        OPTED_OUT = "opted_out", "opted out"  # the one-click link of a mail (List-Unsubscribe)
+        BOUNCED = "bounced", _("bounced")
+        COMPLAINED = "complained", _("complained")
+        OPTED_OUT = "opted_out", _("opted out")  # the one-click link of a mail (List-Unsubscribe)
 
-    email = models.EmailField(max_length=254, unique=True)  # as normalize_email() writes it, lowercased
-    reason = models.CharField(max_length=16, choices=Reason)
-    detail = models.TextField(blank=True)  # the provider's words
-    created = models.DateTimeField(default=timezone.now)
-    invitation = models.ForeignKey(Invitation, null=True, blank=True, on_delete=models.SET_NULL)
-    lifted = models.DateTimeField(null=True, blank=True)  # when an admin allowed it again
+    email = models.EmailField(
+        _("e-mail address"), max_length=254, unique=True
+    )  # as normalize_email() writes it, lowercased
+    reason = models.CharField(_("reason"), max_length=16, choices=Reason)
+    detail = models.TextField(_("detail"), blank=True)  # the provider's words
+    created = models.DateTimeField(_("created"), default=timezone.now)
+    invitation = models.ForeignKey(
+        Invitation, verbose_name=_("invitation"), null=True, blank=True, on_delete=models.SET_NULL
+    )
+    lifted = models.DateTimeField(_("lifted"), null=True, blank=True)  # when an admin allowed it again
 
     objects = SuppressionQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("suppression")
+        verbose_name_plural = _("suppressions")
         ordering = ["-created"]
 
     def __str__(self) -> str:
@@ -150,8 +183,10 @@ class Suppression(models.Model):
 
     def explanation(self) -> str:
         """What the staff pages say of it: "bounced on 2026-12-02: 550 no such user"."""
+        date = f"{self.created:%Y-%m-%d}"
         if self.reason == self.Reason.COMPLAINED:
-            return f"complained on {self.created:%Y-%m-%d}"
+            return gettext("complained on %(date)s") % {"date": date}
         if self.reason == self.Reason.OPTED_OUT:
-            return f"asked not to be invited on {self.created:%Y-%m-%d}"
-        return f"bounced on {self.created:%Y-%m-%d}" + (f": {self.detail}" if self.detail else "")
+            return gettext("asked not to be invited on %(date)s") % {"date": date}
+        bounced = gettext("bounced on %(date)s") % {"date": date}
+        return bounced + (f": {self.detail}" if self.detail else "")

@@ -14,6 +14,13 @@ acting on one row at once can never both win.
     +--- revoke: pending, sent, failed --> revoked
     +--- opt_out: pending, sending, sent, failed --> opted_out (the invitee's one-click link)
 
+The one reminder claims a sent row without changing its status (the link keeps working and
+may be accepted meanwhile): claimed_at set on a row neither pending nor sending is a reminder claim.
+
+    sent (reminder due) --claim_reminders--> claimed --stamp_reminded--> `reminded` stamped
+                                               +--release_reminder (a retry, due later)
+                                               +--release_dead (its worker died)
+
 Every transition into an end (accepted, failed, revoked, bounced, complained, opted_out) stamps
 `ended`, which the retention purge reads; requeue (retry a failed one) clears it.
 `published_at` (when a wake-up last went out) and `delivered` are bookkeeping beside the
@@ -33,6 +40,8 @@ from invitations.conf import app_settings
 OPEN = ["pending", "sending", "sent"]  # the statuses that stand in the way of a new invitation
 # The statuses an invitation ends in; a sent one whose link expired has ended too (`ended_before`).
 ENDED = ["accepted", "revoked", "failed", "bounced", "complained", "opted_out"]
+# A claim (claimed_at) on a row of another status is a reminder's.
+UNCLAIMED_BY_REMINDERS = ["pending", "sending"]
 
 
 def new_nonce() -> str:
@@ -76,15 +85,38 @@ class InvitationQuerySet(models.QuerySet):
         """Invitations whose address has not bounced, complained or opted out (or was lifted)."""
         return self.filter(~models.Exists(_suppressions_of_address()))
 
+    def remind_due(self, now: datetime) -> "InvitationQuerySet":
+        """Sent, unexpired, unsuppressed invitations not reminded yet, sent REMIND_AFTER_DAYS ago
+        or more, whose reminder nobody holds (a retry's `next_attempt_at` has come)."""
+        if not app_settings.REMIND_AFTER_DAYS:
+            return self.none()
+        remind_before = now - timedelta(days=app_settings.REMIND_AFTER_DAYS)
+        return (
+            self.unexpired_sent(now)
+            .filter(sent__lte=remind_before, reminded__isnull=True, claimed_at__isnull=True)
+            .filter(next_attempt_at__lte=now)
+            .unsuppressed()
+        )
+
+    def actionable(self, now: datetime) -> "InvitationQuerySet":
+        """Invitations a wake-up may act on now: due to be sent, or to be reminded."""
+        return self.due(now) | self.remind_due(now)
+
+    def forgotten_reminders(self, now: datetime) -> "InvitationQuerySet":
+        """Due reminders whose wake-up was never published or has gone unanswered."""
+        cutoff = now - timedelta(seconds=app_settings.REPUBLISH_AFTER)
+        return self.remind_due(now).filter(_unpublished_since(cutoff))
+
     def forgotten(self, now: datetime) -> "InvitationQuerySet":
         """Due invitations whose wake-up was never published or has gone unanswered."""
         cutoff = now - timedelta(seconds=app_settings.REPUBLISH_AFTER)
-        return self.due(now).filter(models.Q(published_at__isnull=True) | models.Q(published_at__lte=cutoff))
+        return self.due(now).filter(_unpublished_since(cutoff))
 
     def abandoned(self, now: datetime) -> "InvitationQuerySet":
-        """Claims held past the claim timeout: the worker that took them has died."""
+        """Claims (of a send or a reminder) held past the claim timeout: the worker that took
+        them has died."""
         cutoff = now - timedelta(seconds=app_settings.CLAIM_TIMEOUT)
-        return self.filter(status=self.model.Status.SENDING, claimed_at__lte=cutoff)
+        return self.exclude(status=self.model.Status.PENDING).filter(claimed_at__lte=cutoff)
 
     # Transitions of a worker's claim.
 
@@ -98,12 +130,14 @@ class InvitationQuerySet(models.QuerySet):
 
         Atomic: of workers claiming a row at once, one gets it (PostgreSQL skips rows another
         is locking; SQLite's IMMEDIATE transactions run one at a time). A batch takes one
-        SELECT, which also reads the senders and the suppressions, and one UPDATE.
+        SELECT, which also reads the senders, the suppressions and whether the address has an
+        account (`has_account`), and one UPDATE.
         """
         pks, sending = list(dict.fromkeys(pks)), self.model.Status.SENDING
         with transaction.atomic(using=self.db):
             due = self.due(now).filter(pk__in=pks).select_related("sender")  # the mail names them
             due = due.annotate(suppressed_as=models.Subquery(_suppressions_of_address().values("reason")[:1]))
+            due = due.annotate(has_account=models.Exists(accounts_of_address()))  # the mail says so
             rows = list(due.select_for_update(skip_locked=True, of=("self",)))
             claimed = [invitation for invitation in rows if not invitation.suppressed_as]
             self._close_suppressed([invitation for invitation in rows if invitation.suppressed_as])
@@ -149,8 +183,13 @@ class InvitationQuerySet(models.QuerySet):
 
     def release_dead(self, *, reason: str) -> int:
         """sending -> pending, for claims in this queryset whose worker died (`abandoned`, or
-        one whose heartbeat stopped): the attempt counts, as the mail may have gone."""
-        return self.filter(status=self.model.Status.SENDING).update(
+        one whose heartbeat stopped): the attempt counts, as the mail may have gone. A dead
+        reminder claim is dropped (the sweep publishes the reminder again): at most that one
+        reminder goes twice, as a send would."""
+        sending = self.model.Status.SENDING
+        reminders = self.exclude(status__in=UNCLAIMED_BY_REMINDERS).filter(claimed_at__isnull=False)
+        released = reminders.update(claimed_at=None, published_at=None, last_error=reason)
+        return released + self.filter(status=sending).update(
             status=self.model.Status.PENDING, claimed_at=None, published_at=None, last_error=reason
         )
 
@@ -182,6 +221,35 @@ class InvitationQuerySet(models.QuerySet):
     def _own_claim(self, pk: int, worker: str) -> "InvitationQuerySet":
         return self.filter(pk=pk, status=self.model.Status.SENDING, claimed_by=worker)
 
+    # Transitions of a worker's reminder claim (the status stays).
+
+    def claim_reminders(self, pks: Sequence[int], *, worker: str, now: datetime) -> list:
+        """Claim the reminders due among `pks` for `worker`, as claim_due claims sends: of
+        workers claiming one at once, one gets it; a claimed or reminded one is skipped."""
+        with transaction.atomic(using=self.db):
+            due = self.remind_due(now).filter(pk__in=pks).select_related("sender")
+            due = due.annotate(has_account=models.Exists(accounts_of_address()))
+            rows = list(due.select_for_update(skip_locked=True, of=("self",)))
+            self.filter(pk__in=[row.pk for row in rows]).update(claimed_at=now, claimed_by=worker)
+        for invitation in rows:
+            invitation.claimed_at, invitation.claimed_by = now, worker
+        return rows
+
+    def stamp_reminded(self, pk: int, *, worker: str, at: datetime, error: str = "") -> int:
+        """The reminder held by `worker` went out (or failed for good, with `error`): stamped
+        `reminded`, never again."""
+        return self._own_reminder(pk, worker).update(reminded=at, claimed_at=None, last_error=error)
+
+    def release_reminder(self, pk: int, *, worker: str, at: datetime, error: str) -> int:
+        """The reminder held by `worker` failed for now: due again `at`."""
+        return self._own_reminder(pk, worker).update(
+            claimed_at=None, next_attempt_at=at, published_at=None, last_error=error
+        )
+
+    def _own_reminder(self, pk: int, worker: str) -> "InvitationQuerySet":
+        own = self.filter(pk=pk, claimed_by=worker, claimed_at__isnull=False, reminded__isnull=True)
+        return own.exclude(status__in=UNCLAIMED_BY_REMINDERS)
+
     # Transitions by staff, invitees and providers.
 
     def requeue(self, *, statuses: Sequence[str]) -> int:
@@ -201,6 +269,8 @@ class InvitationQuerySet(models.QuerySet):
                 next_attempt_at=now,
                 published_at=now,
                 ended=None,
+                reminded=None,  # a resend starts over: one reminder after it
+                claimed_at=None,
             )
         )
 
@@ -241,13 +311,18 @@ class InvitationQuerySet(models.QuerySet):
         return self.filter(pk__in=pks).update(published_at=at)
 
     def unpublish(self, pks: Sequence[int]) -> int:
-        """Pending invitations whose wake-up did not go out, or was taken and not acted on:
-        the sweep's next round publishes them."""
-        return self.filter(pk__in=pks, status=self.model.Status.PENDING).update(published_at=None)
+        """Pending invitations (or sent ones, for their reminder) whose wake-up did not go out,
+        or was taken and not acted on: the sweep's next round publishes them."""
+        statuses = [self.model.Status.PENDING, self.model.Status.SENT]
+        return self.filter(pk__in=pks, status__in=statuses).update(published_at=None)
 
     def stamp_delivered(self, pk: int, *, at: datetime) -> int:
         """The provider said it delivered the mail; the first word counts."""
         return self.filter(pk=pk, delivered__isnull=True).update(delivered=at)
+
+
+def _unpublished_since(cutoff: datetime) -> models.Q:
+    return models.Q(published_at__isnull=True) | models.Q(published_at__lte=cutoff)
 
 
 def _expiry() -> timedelta:
@@ -256,6 +331,16 @@ def _expiry() -> timedelta:
 
 def _expiry_cutoff(now: datetime | None) -> datetime:
     return (now or timezone.now()) - _expiry()
+
+
+def accounts_of_address() -> models.QuerySet:
+    """The users whose e-mail field is an invitation's address, matched case-insensitively, in a
+    subquery (any user model)."""
+    from django.contrib.auth import get_user_model
+
+    user_model = get_user_model()
+    lookup = {f"{user_model.get_email_field_name()}__iexact": models.OuterRef("email")}
+    return user_model._default_manager.filter(**lookup)
 
 
 def _suppressions_of_address() -> models.QuerySet:

@@ -4,16 +4,18 @@ and the invitee's opt-out."""
 import contextlib
 import logging
 import re
+from collections.abc import Iterable
 from datetime import timedelta
 from enum import StrEnum
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, Group
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.encoding import punycode
+from django.utils.translation import gettext_lazy as _
 
 from invitations import live, queue
 from invitations.conf import app_settings
@@ -32,6 +34,20 @@ class BulkResult(StrEnum):
     INVALID = "invalid"
     SUPPRESSED = "suppressed"  # it hard-bounced, complained or opted out: see suppression_notes()
     RATE_LIMITED = "over the rate limit"
+
+    @property
+    def label(self) -> str:
+        """What the bulk page shows, in the active language."""
+        return str(RESULT_LABELS[self])
+
+
+RESULT_LABELS = {
+    BulkResult.QUEUED: _("queued"),
+    BulkResult.ALREADY_INVITED: _("already invited"),
+    BulkResult.INVALID: _("invalid"),
+    BulkResult.SUPPRESSED: _("suppressed"),
+    BulkResult.RATE_LIMITED: _("over the rate limit"),
+}
 
 
 class InvitationRefused(ValidationError):
@@ -127,8 +143,22 @@ def _is_valid_email(email: str) -> bool:
     return len(email) <= Invitation._meta.get_field("email").max_length
 
 
-def invitation_create(*, email: str, sender: AbstractBaseUser | None) -> Invitation:
-    """Save a pending invitation and wake a worker once the transaction commits. Raises
+def groups_grantable_by(sender: AbstractBaseUser | None) -> models.QuerySet:
+    """The groups `sender` may put in an invitation: any for a superuser, else their own."""
+    if sender is None or not sender.pk:
+        return Group.objects.none()
+    if getattr(sender, "is_superuser", False):
+        return Group.objects.all()
+    if not hasattr(sender, "groups"):  # a user model without PermissionsMixin
+        return Group.objects.none()
+    return Group.objects.filter(pk__in=sender.groups.values("pk"))
+
+
+def invitation_create(
+    *, email: str, sender: AbstractBaseUser | None, groups: Iterable[Group] = (), language: str = ""
+) -> Invitation:
+    """Save a pending invitation (with the `groups` the invitee joins on accepting) and wake a
+    worker once the transaction commits. Raises
     InvitationRefused when the screen refuses the address, IntegrityError when a concurrent
     request of another sender invited it a moment ago (the caller's transaction stays usable).
     Screened again here, under the sender's lock, whatever a form said a moment before."""
@@ -137,7 +167,10 @@ def invitation_create(*, email: str, sender: AbstractBaseUser | None) -> Invitat
         [(email, result)] = invitations_screen(emails=[email], sender=sender)
         if result != BulkResult.QUEUED:
             raise InvitationRefused(f"{email}: {result}", code=result)
-        invitation = Invitation.objects.create(email=email, sender=sender, published_at=timezone.now())
+        invitation = Invitation.objects.create(
+            email=email, sender=sender, published_at=timezone.now(), language=language
+        )
+        invitation.groups.set(groups)
     transaction.on_commit(
         lambda: queue.invitations_publish_soon(
             invitation_ids=[invitation.pk], announcing=[invitation], ahead=True
@@ -148,21 +181,24 @@ def invitation_create(*, email: str, sender: AbstractBaseUser | None) -> Invitat
 
 
 def invitations_create_many(
-    *, emails: list[str], sender: AbstractBaseUser | None
+    *, emails: list[str], sender: AbstractBaseUser | None, groups: Iterable[Group] = (), language: str = ""
 ) -> list[tuple[str, BulkResult]]:
-    """Invite many addresses at once, inserted in bulk and published together after commit;
-    return each address with what happened to it."""
+    """Invite many addresses at once (each with the same `groups`), inserted in bulk and
+    published together after commit; return each address with what happened to it."""
     with transaction.atomic():
         _lock_sender(sender)
         results = invitations_screen(emails=emails, sender=sender)
         now = timezone.now()
         rows = [
-            Invitation(email=email, sender=sender, created=now, published_at=now)
+            Invitation(email=email, sender=sender, created=now, published_at=now, language=language)
             for email, result in results
             if result == BulkResult.QUEUED
         ]
         created = Invitation.objects.bulk_create(rows, batch_size=500)
         ids = [row.pk for row in created]
+        through, groups = Invitation.groups.through, list(groups)
+        memberships = [through(invitation_id=pk, group_id=group.pk) for pk in ids for group in groups]
+        through.objects.bulk_create(memberships, batch_size=1000)
         transaction.on_commit(lambda: queue.invitations_publish(invitation_ids=ids))
         for invitation in created:
             send_on_commit(invitation_created, invitation=invitation)
@@ -193,6 +229,13 @@ def invitations_requeue(*, ids: list[int], statuses: list[str]) -> int:
             queued.append(invitation_id)
     transaction.on_commit(lambda: queue.invitations_publish(invitation_ids=queued, ahead=True))
     return len(queued)
+
+
+def invitation_groups_set(*, invitation: Invitation, groups: Iterable[Group]) -> None:
+    """Change the groups an open invitation grants; an accepted or ended one keeps its own."""
+    with transaction.atomic():
+        if Invitation.objects.select_for_update().filter(pk=invitation.pk, status__in=Status.open()).exists():
+            invitation.groups.set(groups)
 
 
 def invitations_revoke(*, ids: list[int]) -> int:

@@ -3,10 +3,14 @@ import sys
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.views import redirect_to_login
 from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext
 from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -24,8 +28,8 @@ can_invite = permission_required("invitations.add_invitation", raise_exception=T
 
 def _board(request: HttpRequest, status: int = 200, **context) -> HttpResponse:
     context = {
-        "form": InvitationForm(),
-        "bulk_form": BulkInvitationForm(),
+        "form": InvitationForm(sender=request.user),
+        "bulk_form": BulkInvitationForm(sender=request.user),
         "invitations": Invitation.objects.select_related("sender")[:RECENT],
         "live_path": "/" + app_settings.WEBSOCKET_PATH.lstrip("/"),
         "provider_pause": health.provider_pause(),
@@ -46,14 +50,18 @@ def invitation_list(request: HttpRequest) -> HttpResponse:
 @can_invite
 @require_POST
 def invitation_bulk(request: HttpRequest) -> HttpResponse:
-    form = BulkInvitationForm(request.POST, request.FILES)
+    form = BulkInvitationForm(request.POST, request.FILES, sender=request.user)
     if not form.is_valid():
         return _board(request, status=400, bulk_form=form)
-    results = services.invitations_create_many(emails=form.cleaned_data["emails"], sender=request.user)
+    data = form.cleaned_data
+    results = services.invitations_create_many(
+        emails=data["emails"], sender=request.user, groups=data["groups"], language=data["language"]
+    )
     queued = sum(result == services.BulkResult.QUEUED for _, result in results)
-    messages.success(request, f"{queued} of {len(results)} invitation(s) queued for sending.")
+    text = gettext("%(queued)d of %(count)d invitation(s) queued for sending.")
+    messages.success(request, text % {"queued": queued, "count": len(results)})
     notes = services.suppression_notes(emails=[email for email, _ in results])
-    rows = [(email, notes.get(email.lower(), result)) for email, result in results]  # "bounced on …"
+    rows = [(email, notes.get(email.lower(), result.label)) for email, result in results]  # "bounced on …"
     return _board(request, bulk_results=rows)
 
 
@@ -62,18 +70,20 @@ def invitation_bulk(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def invitation_new(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
-        return render(request, "invitations/new.html", {"form": InvitationForm()})
+        return render(request, "invitations/new.html", {"form": InvitationForm(sender=request.user)})
     form = InvitationForm(request.POST, sender=request.user)
     if form.is_valid():
         try:
             invitation = form.save()
         except IntegrityError:  # the same address submitted twice at once
-            form.add_error("email", "This address already has an open invitation.")
+            form.add_error("email", gettext("This address already has an open invitation."))
         except services.InvitationRefused:  # the sender's concurrent request took the last of the hour
             form = InvitationForm(request.POST, sender=request.user)
             form.is_valid()  # now says why
         else:
-            messages.success(request, f"Invitation to {invitation.email} queued for sending.")
+            messages.success(
+                request, gettext("Invitation to %(email)s queued for sending.") % {"email": invitation.email}
+            )
             return redirect("invitations:list")
     return _board(request, status=400, form=form)
 
@@ -85,10 +95,11 @@ def invitation_accept(request: HttpRequest, key: str) -> HttpResponse:
     """The mailed link. A GET remembers the link in the session (not the key) and redirects to
     a key-less URL; it never consumes the invitation (mail scanners prefetch links)."""
     invitation = acceptance.invitation_for_key(key=key)  # 404 for an unknown key
-    if request.method == "POST":
-        return _accept(request, invitation)
-    if refusal := acceptance.acceptance_refusal(invitation):
-        return render(request, "invitations/gone.html", {"reason": refusal}, status=410)
+    with translation.override(acceptance.invitee_language(request, invitation)):
+        if request.method == "POST":
+            return _accept(request, invitation)
+        if refusal := acceptance.acceptance_refusal(invitation):
+            return render(request, "invitations/gone.html", {"reason": refusal}, status=410)
     acceptance.accept_link_remember(request.session, key=key)
     return redirect("invitations:accept-form")
 
@@ -100,12 +111,15 @@ def invitation_accept_form(request: HttpRequest) -> HttpResponse:
     invitation = acceptance.accept_link_recall(request.session)
     if invitation is None:  # no link followed in this browser lately (or cookies are off)
         return render(request, "invitations/gone.html", {"reason": "no-link"}, status=404)
-    return _accept(request, invitation)
+    with translation.override(acceptance.invitee_language(request, invitation)):
+        return _accept(request, invitation)
 
 
 def _accept(request: HttpRequest, invitation: Invitation) -> HttpResponse:
     if refusal := acceptance.acceptance_refusal(invitation):
         return render(request, "invitations/gone.html", {"reason": refusal}, status=410)
+    if (account := acceptance.account_for(invitation)) is not None:
+        return _accept_as(request, invitation, account)
     form_class = accept_form_class()
     form = form_class(request.POST or None, invitation=invitation)
     if request.method == "POST" and form.is_valid():
@@ -121,7 +135,32 @@ def _accept(request: HttpRequest, invitation: Invitation) -> HttpResponse:
             acceptance.accept_link_forget(request.session)
             login(request, user)
             return redirect("invitations:welcome")
-    return render(request, "invitations/accept.html", {"form": form, "invitation": invitation})
+    context = {"form": form, "invitation": invitation, "site_name": site_name()}
+    return render(request, "invitations/accept.html", context)
+
+
+def _accept_as(request: HttpRequest, invitation: Invitation, account) -> HttpResponse:
+    """The invited address has an account: its owner logs in (and comes back here), then
+    accepts with one POST. Nobody gets a second account; anyone else changes nothing."""
+    context = {"invitation": invitation, "site_name": site_name(), "groups": list(invitation.groups.all())}
+    if not request.user.is_authenticated:
+        login_url = redirect_to_login(reverse("invitations:accept-form")).url
+        return render(
+            request, "invitations/accept_account.html", {**context, "state": "log-in", "login_url": login_url}
+        )
+    if request.user.pk != account.pk:
+        return render(
+            request, "invitations/accept_account.html", {**context, "state": "other-account"}, status=403
+        )
+    if request.method == "POST":
+        if not acceptance.invitation_accept(invitation=invitation, user=request.user, request=request):
+            return render(request, "invitations/gone.html", {"reason": "accepted"}, status=410)
+        acceptance.accept_link_forget(request.session)
+        messages.success(
+            request, gettext("You accepted the invitation to join %(site)s.") % {"site": site_name()}
+        )
+        return redirect("invitations:welcome")
+    return render(request, "invitations/accept_account.html", {**context, "state": "accept"})
 
 
 @csrf_exempt  # RFC 8058: mail clients POST without cookies or a token; the token is the check

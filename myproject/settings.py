@@ -121,7 +121,11 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # with an account of their own could log in between guesses and start their count again.
 AXES_DISABLE_ACCESS_LOG = True  # no database write for each successful login
 
-TIME_ZONE = "UTC"  # language, i18n and USE_TZ keep Django's defaults
+TIME_ZONE = "UTC"  # i18n and USE_TZ keep Django's defaults
+# The languages an invitation may be written in (the invite form's `language`); the app ships
+# German, French and Spanish translations beside its English.
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("fr", "Français"), ("es", "Español")]
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
@@ -182,6 +186,8 @@ INVITATION_SETTINGS = {
     "OVERRIDE_RECIPIENTS": env.list,
     "RETENTION_DAYS": env.int,
     "FEEDBACK_ID": env.str,
+    "SITE_NAME": env.str,
+    "REMIND_AFTER_DAYS": env.int,
 }
 INVITATIONS = {
     "SITE_URL": env.str("SITE_URL", default="http://127.0.0.1:8000"),

@@ -32,7 +32,7 @@ def test_link_shows_who_invited_whom_and_the_sign_up_form(client, sent_invitatio
     assert response.status_code == 200
     assert response.redirect_chain == [("/invites/accept/set/", 302)]  # the key leaves the URL
     page = response.content.decode()
-    assert "grace invited <strong>ada@example.com</strong>" in page
+    assert "grace invited you to join 127.0.0.1 as <strong>ada@example.com</strong>" in page
     assert 'name="username"' in page
     assert 'name="password1"' in page
     assert "no-cache" in response["Cache-Control"]

@@ -64,6 +64,9 @@ def test_manage_py_check_fails_on_a_typo(settings):
         ("RETENTION_DAYS", "30", "invitations.E003"),
         ("RETENTION_DAYS", 0, "invitations.E004"),
         ("FEEDBACK_ID", 5, "invitations.E003"),
+        ("SITE_NAME", 5, "invitations.E003"),
+        ("REMIND_AFTER_DAYS", -1, "invitations.E004"),
+        ("REMIND_AFTER_DAYS", "3", "invitations.E003"),
     ],
 )
 def test_wrong_types_and_values_are_errors(settings, key, value, error_id):

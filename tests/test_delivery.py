@@ -42,7 +42,7 @@ def test_delivery_sends_one_mail_with_an_absolute_accept_link(deliver, mailoutbo
 
     [message] = mailoutbox
     assert message.to == ["ada@example.com"]
-    assert message.subject == "grace invited you to join"
+    assert message.subject == "grace invited you to join invites.example.com"
     key = LINK.search(message.body).group(1)
     assert LINK.search(message.alternatives[0].content).group(1) == key
     sent = row(invitation)
@@ -181,8 +181,8 @@ def test_the_claim_reads_the_senders_and_a_renamed_sender_shows_in_the_next_mail
         deliver(second)
 
     assert [message.subject for message in mailoutbox] == [
-        "grace invited you to join",
-        "Grace Hopper invited you to join",
+        "grace invited you to join 127.0.0.1",
+        "Grace Hopper invited you to join 127.0.0.1",
     ]
     assert sum("auth_user" in query["sql"] for query in queries) == 1  # in the claim's SELECT
 

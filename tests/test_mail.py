@@ -178,7 +178,7 @@ def test_message_links_to_the_accept_page_in_both_bodies(settings):
         ["ada@example.com"],
         '"invites.example.com" <team@example.com>',
     )
-    assert message.subject == "Grace Hopper invited you to join"
+    assert message.subject == "Grace Hopper invited you to join invites.example.com"
     assert link in message.body
     assert f'href="{link}"' in html_body(message)
 
@@ -186,7 +186,7 @@ def test_message_links_to_the_accept_page_in_both_bodies(settings):
 def test_message_from_no_one_is_from_the_team():
     message = mail.build_message(Invitation(pk=1, email="ada@example.com"), key="k3y")
 
-    assert message.subject == "The team invited you to join"
+    assert message.subject == "The team invited you to join 127.0.0.1"
 
 
 def test_message_escapes_the_sender_name_in_html():
@@ -200,7 +200,7 @@ def test_message_escapes_the_sender_name_in_html():
 def test_message_subject_stays_on_one_line():
     message = mail.build_message(invitation_from("Grace\r\nBcc: all@example.com"), key="k3y")
 
-    assert message.subject == "Grace Bcc: all@example.com invited you to join"
+    assert message.subject == "Grace Bcc: all@example.com invited you to join 127.0.0.1"
     assert message.message()["Subject"] == message.subject
 
 

@@ -10,6 +10,7 @@ from tests.integration.stack import wait_for
 
 
 def test_staff_invite_arrives_by_smtp_with_an_absolute_accept_link(stack, staff_browser, smtp):
+    stack.env["INVITATION_SITE_NAME"] = "Acme"
     stack.start_worker()
 
     status, page = staff_browser.submit("/invites/new/", {"email": "ada@Example.com"}, form_page="/invites/")
@@ -19,7 +20,7 @@ def test_staff_invite_arrives_by_smtp_with_an_absolute_accept_link(stack, staff_
     wait_for(lambda: smtp.received, timeout=15, message="the invitation mail")
     mail = smtp.received[0]
     assert mail.recipients == ["ada@example.com"]
-    assert mail.message["Subject"] == "grace invited you to join"
+    assert mail.message["Subject"] == "grace invited you to join Acme"
     link = re.search(r"(http://\S+/invites/accept/[\w-]+/)", mail.text).group(1)
     assert link.startswith(stack.base_url + "/invites/accept/")
     assert link in mail.html
