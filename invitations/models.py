@@ -13,7 +13,8 @@ from django.utils.translation import gettext_lazy as _
 
 from invitations import conf
 from invitations.conf import app_settings
-from invitations.outbox import OPEN, InvitationQuerySet, new_nonce
+from invitations.outbox import InvitationQuerySet, new_nonce
+from invitations.queries import OPEN
 
 
 def key_digest(key: str) -> str:

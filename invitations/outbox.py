@@ -28,20 +28,18 @@ status: `mark_published`, `unpublish`, `stamp_delivered`.
 """
 
 import secrets
-from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime
 
 from django.db import models, transaction
-from django.db.models.functions import Lower
 from django.utils import timezone
 
-from invitations.conf import app_settings
-
-OPEN = ["pending", "sending", "sent"]  # the statuses that stand in the way of a new invitation
-# The statuses an invitation ends in; a sent one whose link expired has ended too (`ended_before`).
-ENDED = ["accepted", "revoked", "failed", "bounced", "complained", "opted_out"]
-# A claim (claimed_at) on a row of another status is a reminder's.
-UNCLAIMED_BY_REMINDERS = ["pending", "sending"]
+from invitations.queries import (
+    UNCLAIMED_BY_REMINDERS,
+    InvitationQueries,
+    accounts_of_address,
+    suppressions_of_address,
+)
 
 
 def new_nonce() -> str:
@@ -49,74 +47,8 @@ def new_nonce() -> str:
     return secrets.token_hex(16)
 
 
-class InvitationQuerySet(models.QuerySet):
-    # Queries.
-
-    def open(self) -> "InvitationQuerySet":
-        """Invitations that stand in the way of inviting their address again."""
-        return self.filter(status__in=OPEN)
-
-    def open_addresses(self, emails: Iterable[str]) -> set[str]:
-        """Which of `emails` (lowercased) have an open invitation; matched as the unique
-        constraint matches them, so the database answers from its index."""
-        wanted = {email.lower() for email in emails}
-        matches = self.open().annotate(address=Lower("email")).filter(address__in=wanted)
-        return set(matches.values_list("address", flat=True))
-
-    def expired(self, now: datetime | None = None) -> "InvitationQuerySet":
-        """Sent invitations whose link has expired unused."""
-        return self.filter(status=self.model.Status.SENT, sent__lte=_expiry_cutoff(now))
-
-    def unexpired_sent(self, now: datetime | None = None) -> "InvitationQuerySet":
-        """Sent invitations whose link still works (no NOT IN over the table: one range)."""
-        return self.filter(status=self.model.Status.SENT, sent__gt=_expiry_cutoff(now))
-
-    def ended_before(self, cutoff: datetime) -> "InvitationQuerySet":
-        """Invitations that ended before `cutoff`: closed then, or sent with a link that had
-        expired by then."""
-        expired = models.Q(status=self.model.Status.SENT, sent__lte=cutoff - _expiry())
-        return self.filter(models.Q(status__in=ENDED, ended__lte=cutoff) | expired)
-
-    def due(self, now: datetime) -> "InvitationQuerySet":
-        """Pending invitations that may be sent now."""
-        return self.filter(status=self.model.Status.PENDING, next_attempt_at__lte=now)
-
-    def unsuppressed(self) -> "InvitationQuerySet":
-        """Invitations whose address has not bounced, complained or opted out (or was lifted)."""
-        return self.filter(~models.Exists(_suppressions_of_address()))
-
-    def remind_due(self, now: datetime) -> "InvitationQuerySet":
-        """Sent, unexpired, unsuppressed invitations not reminded yet, sent REMIND_AFTER_DAYS ago
-        or more, whose reminder nobody holds (a retry's `next_attempt_at` has come)."""
-        if not app_settings.REMIND_AFTER_DAYS:
-            return self.none()
-        remind_before = now - timedelta(days=app_settings.REMIND_AFTER_DAYS)
-        return (
-            self.unexpired_sent(now)
-            .filter(sent__lte=remind_before, reminded__isnull=True, claimed_at__isnull=True)
-            .filter(next_attempt_at__lte=now)
-            .unsuppressed()
-        )
-
-    def actionable(self, now: datetime) -> "InvitationQuerySet":
-        """Invitations a wake-up may act on now: due to be sent, or to be reminded."""
-        return self.due(now) | self.remind_due(now)
-
-    def forgotten_reminders(self, now: datetime) -> "InvitationQuerySet":
-        """Due reminders whose wake-up was never published or has gone unanswered."""
-        cutoff = now - timedelta(seconds=app_settings.REPUBLISH_AFTER)
-        return self.remind_due(now).filter(_unpublished_since(cutoff))
-
-    def forgotten(self, now: datetime) -> "InvitationQuerySet":
-        """Due invitations whose wake-up was never published or has gone unanswered."""
-        cutoff = now - timedelta(seconds=app_settings.REPUBLISH_AFTER)
-        return self.due(now).filter(_unpublished_since(cutoff))
-
-    def abandoned(self, now: datetime) -> "InvitationQuerySet":
-        """Claims (of a send or a reminder) held past the claim timeout: the worker that took
-        them has died."""
-        cutoff = now - timedelta(seconds=app_settings.CLAIM_TIMEOUT)
-        return self.exclude(status=self.model.Status.PENDING).filter(claimed_at__lte=cutoff)
+class InvitationQuerySet(InvitationQueries):
+    """The queries of InvitationQueries, and every transition of the state machine above."""
 
     # Transitions of a worker's claim.
 
@@ -136,7 +68,7 @@ class InvitationQuerySet(models.QuerySet):
         pks, sending = list(dict.fromkeys(pks)), self.model.Status.SENDING
         with transaction.atomic(using=self.db):
             due = self.due(now).filter(pk__in=pks).select_related("sender")  # the mail names them
-            due = due.annotate(suppressed_as=models.Subquery(_suppressions_of_address().values("reason")[:1]))
+            due = due.annotate(suppressed_as=models.Subquery(suppressions_of_address().values("reason")[:1]))
             due = due.annotate(has_account=models.Exists(accounts_of_address()))  # the mail says so
             rows = list(due.select_for_update(skip_locked=True, of=("self",)))
             claimed = [invitation for invitation in rows if not invitation.suppressed_as]
@@ -319,33 +251,3 @@ class InvitationQuerySet(models.QuerySet):
     def stamp_delivered(self, pk: int, *, at: datetime) -> int:
         """The provider said it delivered the mail; the first word counts."""
         return self.filter(pk=pk, delivered__isnull=True).update(delivered=at)
-
-
-def _unpublished_since(cutoff: datetime) -> models.Q:
-    return models.Q(published_at__isnull=True) | models.Q(published_at__lte=cutoff)
-
-
-def _expiry() -> timedelta:
-    return timedelta(days=app_settings.EXPIRY_DAYS)
-
-
-def _expiry_cutoff(now: datetime | None) -> datetime:
-    return (now or timezone.now()) - _expiry()
-
-
-def accounts_of_address() -> models.QuerySet:
-    """The users whose e-mail field is an invitation's address, matched case-insensitively, in a
-    subquery (any user model)."""
-    from django.contrib.auth import get_user_model
-
-    user_model = get_user_model()
-    lookup = {f"{user_model.get_email_field_name()}__iexact": models.OuterRef("email")}
-    return user_model._default_manager.filter(**lookup)
-
-
-def _suppressions_of_address() -> models.QuerySet:
-    """The suppression in force of an invitation's address, in a subquery: matched lowercased,
-    as stored."""
-    from invitations.models import Suppression
-
-    return Suppression.objects.in_force().filter(email=Lower(models.OuterRef("email")))
