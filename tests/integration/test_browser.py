@@ -101,7 +101,8 @@ def test_staff_sees_the_invitation_sent_live_and_the_invitee_signs_up_once(stack
     invitee = new_page(chromium, stack.base_url)  # not logged in as the staff
     response = invitee.goto(link)
     assert response.status == 200
-    expect(invitee.get_by_text("invited ada@example.com")).to_be_visible()
+    expect(invitee.get_by_text("grace invited you to join")).to_be_visible()
+    expect(invitee.get_by_text("ada@example.com", exact=True)).to_be_visible()
 
     invitee.get_by_label("Username").fill("ada")
     invitee.get_by_label("Password:", exact=True).fill(PASSWORD)
