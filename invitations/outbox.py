@@ -57,6 +57,27 @@ class InvitationQuerySet(models.QuerySet):
         """Sent invitations whose link still works (no NOT IN over the table: one range)."""
         return self.filter(status=self.model.Status.SENT, sent__gt=_expiry_cutoff(now))
 
+    def queue_figures(self) -> dict:
+        """How many are pending (or sending) and failed, and when the oldest pending one was
+        created: read from those statuses' entries of an index, never from every row."""
+        Status, waiting = self.model.Status, [self.model.Status.PENDING, self.model.Status.SENDING]
+        return self.filter(status__in=[*waiting, Status.FAILED]).aggregate(
+            pending=models.Count("pk", filter=models.Q(status__in=waiting)),
+            failed=models.Count("pk", filter=models.Q(status=Status.FAILED)),
+            oldest_pending=models.Min("created", filter=models.Q(status__in=waiting)),
+        )
+
+    def counts_by_status(self) -> dict[str, int]:
+        """Invitations in each status (every status, 0 for none): one GROUP BY that PostgreSQL
+        answers from the status index alone."""
+        counts = dict.fromkeys(self.model.Status.values, 0)
+        counts.update(self.order_by().values_list("status").annotate(n=models.Count("pk")))
+        return counts
+
+    def sent_since(self, since: datetime) -> "InvitationQuerySet":
+        """Invitations whose mail went out at or after `since` (whatever happened since)."""
+        return self.filter(sent__gte=since)
+
     def due(self, now: datetime) -> "InvitationQuerySet":
         """Pending invitations that may be sent now."""
         return self.filter(status=self.model.Status.PENDING, next_attempt_at__lte=now)

@@ -87,6 +87,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         "max_size": env.int("DATABASE_POOL_SIZE", default=10),
         "timeout": 10,
     }
+# Longest SQL statement of a web request on PostgreSQL (milliseconds; 0: no limit); asgi.py
+# applies it to the web process only, never to the worker or migrate.
+DATABASE_STATEMENT_TIMEOUT = env.int("DATABASE_STATEMENT_TIMEOUT", default=30_000)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # web and worker write concurrently: WAL plus a busy timeout instead of "database is locked".
     DATABASES["default"]["OPTIONS"] = {
