@@ -52,6 +52,7 @@ STRINGS = {
     "SEND_RATE",
     "USER_DISPLAY_NAME",
     "EHLO_NAME",
+    "METRICS_TOKEN",
 }
 
 

@@ -66,6 +66,8 @@ DEFAULTS: dict[str, object] = {
     # the host of SITE_URL. Django's own backend says this machine's name, often "localhost",
     # which spam filters count against the mail.
     "EHLO_NAME": None,
+    # The bearer token a scrape of /metrics must present; None: /metrics answers 404.
+    "METRICS_TOKEN": None,
 }
 # Seconds allowed for one attempt of the mail backend when the host's mailer names none.
 DEFAULT_MAIL_TIMEOUT = 10.0

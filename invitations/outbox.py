@@ -62,8 +62,8 @@ class InvitationQuerySet(models.QuerySet):
         created: read from those statuses' entries of an index, never from every row."""
         Status, waiting = self.model.Status, [self.model.Status.PENDING, self.model.Status.SENDING]
         return self.filter(status__in=[*waiting, Status.FAILED]).aggregate(
-            pending=models.Count("pk", filter=models.Q(status__in=waiting)),
-            failed=models.Count("pk", filter=models.Q(status=Status.FAILED)),
+            pending=models.Count("status", filter=models.Q(status__in=waiting)),
+            failed=models.Count("status", filter=models.Q(status=Status.FAILED)),
             oldest_pending=models.Min("created", filter=models.Q(status__in=waiting)),
         )
 
@@ -71,7 +71,7 @@ class InvitationQuerySet(models.QuerySet):
         """Invitations in each status (every status, 0 for none): one GROUP BY that PostgreSQL
         answers from the status index alone."""
         counts = dict.fromkeys(self.model.Status.values, 0)
-        counts.update(self.order_by().values_list("status").annotate(n=models.Count("pk")))
+        counts.update(self.order_by().values_list("status").annotate(n=models.Count("*")))
         return counts
 
     def sent_since(self, since: datetime) -> "InvitationQuerySet":

@@ -1,10 +1,11 @@
+import secrets
 import sys
 
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required, permission_required
 from django.db import IntegrityError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.views import defaults
@@ -12,7 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from invitations import acceptance, health, services
+from invitations import acceptance, health, metrics, services
 from invitations.conf import app_settings
 from invitations.forms import BulkInvitationForm, InvitationForm, accept_form_class
 from invitations.models import Invitation
@@ -132,6 +133,24 @@ def welcome(request: HttpRequest) -> HttpResponse:
 def healthz(request: HttpRequest) -> JsonResponse:
     report = health.report()
     return JsonResponse(report, status=200 if report["healthy"] else 503)
+
+
+@never_cache
+@require_GET
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Prometheus' scrape: 404 unless INVITATIONS["METRICS_TOKEN"] is set, 401 without a bearer
+    token, 403 with another one (compared in constant time)."""
+    token = app_settings.METRICS_TOKEN
+    if not token:
+        raise Http404
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not presented:
+        response = HttpResponse("A bearer token is required.\n", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    if not secrets.compare_digest(presented.strip().encode(), token.encode()):
+        return HttpResponse("Wrong token.\n", status=403, content_type="text/plain")
+    return HttpResponse(metrics.exposition(), content_type=metrics.CONTENT_TYPE)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

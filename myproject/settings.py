@@ -191,6 +191,7 @@ INVITATIONS = {
     "SHUTDOWN_TIMEOUT": env.float("WEB_SHUTDOWN_TIMEOUT", default=25.0),
     "MAX_REQUEST_BYTES": env.int("WEB_MAX_REQUEST_BYTES", default=4 * 1024 * 1024),
     "USER_DISPLAY_NAME": "myproject.people.display_name",
+    "METRICS_TOKEN": env.str("METRICS_TOKEN", default=None),
     **{
         key: read(f"INVITATION_{key}")
         for key, read in INVITATION_SETTINGS.items()
