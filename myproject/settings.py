@@ -8,6 +8,7 @@ from django.core.exceptions import ImproperlyConfigured
 from pythonjsonlogger.core import RESERVED_ATTRS
 
 from invitations.redis_url import channel_layer_host
+from myproject import sentry
 from myproject.mailers import mailers_from_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -226,6 +227,10 @@ LOGGING = {
         "django.channels": {"level": "INFO"},
     },
 }
+
+# Errors of web and worker to Sentry, scrubbed of addresses and keys (myproject/sentry.py).
+if env.str("SENTRY_DSN", default=""):
+    sentry.init(env.str("SENTRY_DSN"), environment=env.str("SENTRY_ENVIRONMENT", default=None))
 
 # Production hardening; `manage.py check --deploy` is clean with DEBUG=0.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
