@@ -4,7 +4,25 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+class AddIndexOnline(migrations.AddIndex):
+    """AddIndex, built CONCURRENTLY on PostgreSQL: writes to a table of a million invitations go
+    on while it is indexed (a plain CREATE INDEX blocks them). Other databases: a plain one."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        model = to_state.apps.get_model(app_label, self.model_name)
+        if self.allow_migrate_model(schema_editor.connection.alias, model):
+            online = {"concurrently": True} if schema_editor.connection.vendor == "postgresql" else {}
+            schema_editor.add_index(model, self.index, **online)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        model = from_state.apps.get_model(app_label, self.model_name)
+        if self.allow_migrate_model(schema_editor.connection.alias, model):
+            online = {"concurrently": True} if schema_editor.connection.vendor == "postgresql" else {}
+            schema_editor.remove_index(model, self.index, **online)
+
+
 class Migration(migrations.Migration):
+    atomic = False  # CREATE INDEX CONCURRENTLY cannot run inside a transaction
 
     dependencies = [
         ('invitations', '0008_forget_accept_keys_in_sessions'),
@@ -12,23 +30,23 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AddIndex(
+        AddIndexOnline(
             model_name='invitation',
             index=models.Index(fields=['-created', '-id'], name='invitation_recent_idx'),
         ),
-        migrations.AddIndex(
+        AddIndexOnline(
             model_name='invitation',
             index=models.Index(fields=['status', '-created', '-id'], name='invitation_status_recent_idx'),
         ),
-        migrations.AddIndex(
+        AddIndexOnline(
             model_name='invitation',
             index=models.Index(fields=['sent'], name='invitation_sent_idx'),
         ),
-        migrations.AddIndex(
+        AddIndexOnline(
             model_name='invitation',
             index=models.Index(condition=models.Q(('status', 'pending')), fields=['published_at'], name='invitation_unpublished_idx'),
         ),
-        migrations.AddIndex(
+        AddIndexOnline(
             model_name='invitation',
             index=models.Index(fields=['email'], name='invitation_email_prefix_idx', opclasses=['varchar_pattern_ops']),
         ),
