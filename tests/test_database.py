@@ -7,8 +7,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
+from django.test import Client
 
+from invitations import health
 from myproject.database import limit_statements
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,3 +74,22 @@ def test_postgresql_cancels_a_statement_past_the_limit():
         pytest.raises(psycopg.errors.QueryCanceled),
     ):
         other.execute("SELECT pg_sleep(2)")
+
+
+@pytest.mark.django_db
+def test_a_request_whose_statement_is_cancelled_gets_the_503_page(staff, monkeypatch):
+    def slow_query():
+        with connection.cursor() as cursor:
+            if connection.vendor != "postgresql":  # SQLite has no statement timeout: what Django raises
+                raise OperationalError("canceling statement due to statement timeout")
+            cursor.execute("SET LOCAL statement_timeout = 50")  # as DATABASE_STATEMENT_TIMEOUT sets it
+            cursor.execute("SELECT pg_sleep(2)")
+
+    monkeypatch.setattr(health, "provider_pause", slow_query)  # a query of the board's
+    browser = Client(raise_request_exception=False)
+    browser.force_login(staff)
+
+    response = browser.get("/invites/")
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "30"
