@@ -46,7 +46,7 @@ class InvitationQuerySet(models.QuerySet):
         """Which of `emails` (lowercased) have an open invitation; matched as the unique
         constraint matches them, so the database answers from its index."""
         wanted = {email.lower() for email in emails}
-        matches = self.open().annotate(address=Lower("email")).filter(address__in=wanted)
+        matches = self.open().annotate(address=Lower("email")).filter(address__in=wanted).order_by()
         return set(matches.values_list("address", flat=True))
 
     def expired(self, now: datetime | None = None) -> "InvitationQuerySet":
