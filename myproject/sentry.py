@@ -5,12 +5,12 @@ import re
 import sentry_sdk
 from sentry_sdk.integrations.django import DjangoIntegration
 
+from myproject.logs import ACCEPT_KEY  # the mailed link's key, wherever a URL shows up
+
 # An address, also URL-encoded (a search's ?q=ada%40example.com).
 ADDRESS = re.compile(r"[^\s@<>\"'(),;:/\\\[\]?&=]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
-# The mailed link's key, wherever the accept URL shows up (request URL, breadcrumbs, messages).
 # Headers that name the client (send_default_pii=False leaves them out).
 CLIENT_HEADERS = ["forwarded", "-ip", "remote-", "via", "-user"]
-ACCEPT_KEY = re.compile(r"(/accept/)(?!set/)[^/?#\s\"']+")
 
 
 def init(dsn: str, *, environment: str | None = None) -> None:

@@ -220,11 +220,21 @@ LOGGING = {
             "reserved_attrs": [*RESERVED_ATTRS, "request"],
         },
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    "filters": {"forget_accept_keys": {"()": "myproject.logs.ForgetAcceptKeys"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["forget_accept_keys"],
+        }
+    },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "invitations": {"level": env.str("LOG_LEVEL", default="INFO")},
         "django.channels": {"level": "INFO"},
+        # uvicorn's own lines (the web process) in the same format, through the same filter.
+        "uvicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "uvicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
 

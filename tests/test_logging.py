@@ -85,3 +85,18 @@ def test_a_delivery_attempts_line_has_its_fields_and_never_the_key_or_the_addres
     key = mailoutbox[0].body.split("/invites/accept/")[1].split("/")[0]
     assert key not in json.dumps(json_lines())
     assert "ada@example.com" not in json.dumps(json_lines())
+
+
+def test_the_web_servers_access_line_is_json_too_and_has_no_accept_key():
+    script = (
+        "import logging; logging.getLogger('uvicorn.access').info("
+        "'%s - \"%s %s HTTP/%s\" %d', '127.0.0.1:50000', 'GET', '/invites/accept/s3cret-Key_0/', '1.1', 302)"
+    )
+
+    done = manage_py("shell", "-c", script, log_format="json")
+
+    [line] = done.stderr.splitlines()
+    record = json.loads(line)
+    assert record["logger"] == "uvicorn.access"
+    assert record["message"] == '127.0.0.1:50000 - "GET /invites/accept/[key]/ HTTP/1.1" 302'
+    assert "s3cret-Key_0" not in line
