@@ -1,12 +1,10 @@
-import json
-
 from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import Q
 from django.utils.functional import cached_property
 
-from invitations import services
+from invitations import outbox, services
 from invitations.forms import InvitationForm
 from invitations.models import Invitation, Suppression
 
@@ -41,7 +39,7 @@ class EstimatedCountPaginator(Paginator):
     filtered one counts at most EXACT_UP_TO rows, then takes the planner's estimate of the
     query. Small tables and other databases are counted exactly."""
 
-    EXACT_UP_TO = 10_000
+    EXACT_UP_TO = outbox.EXACT_COUNT
 
     @cached_property
     def count(self) -> int:
@@ -52,10 +50,7 @@ class EstimatedCountPaginator(Paginator):
             estimate = _estimated_rows(queryset.model._meta.db_table, using=queryset.db)
             if estimate > self.EXACT_UP_TO:
                 return estimate
-        counted = queryset[: self.EXACT_UP_TO + 1].count()
-        if counted <= self.EXACT_UP_TO:
-            return counted
-        return max(counted, _planned_rows(queryset))
+        return queryset.count_up_to(self.EXACT_UP_TO)
 
 
 def _estimated_rows(table: str, *, using: str) -> int:
@@ -64,12 +59,6 @@ def _estimated_rows(table: str, *, using: str) -> int:
         cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [table])
         row = cursor.fetchone()
     return int(row[0]) if row else -1
-
-
-def _planned_rows(queryset) -> int:
-    """The rows PostgreSQL's planner expects `queryset` to return (EXPLAIN, not run)."""
-    plan = json.loads(queryset.explain(format="json"))
-    return int(plan[0]["Plan"]["Plan Rows"])
 
 
 @admin.register(Invitation)

@@ -106,7 +106,7 @@ def test_database_down_is_unhealthy(client, heartbeat, monkeypatch):
     def unavailable(self, *args, **kwargs):
         raise OperationalError("could not connect to server")
 
-    monkeypatch.setattr(InvitationQuerySet, "aggregate", unavailable)
+    monkeypatch.setattr(InvitationQuerySet, "queue_figures", unavailable)
 
     response = client.get("/healthz")
 

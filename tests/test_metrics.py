@@ -6,10 +6,12 @@ import pytest
 import redis.asyncio
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from invitations import liveness
+from invitations import liveness, outbox
 from invitations.conf import app_settings
 from invitations.models import Invitation
 from invitations.throttle import send_gate
@@ -125,3 +127,23 @@ def test_without_redis_the_database_figures_still_come(client, token, settings):
     assert figures["invitations_redis_up", ()] == 0
     assert figures["invitations_by_status", (("status", "failed"),)] == 1
     assert ("invitations_workers_alive", ()) not in figures
+
+
+def test_a_large_status_is_counted_up_to_a_limit_then_estimated(client, token, redis_client, monkeypatch):
+    monkeypatch.setattr(outbox, "EXACT_COUNT", 2)
+    for n in range(5):
+        Invitation.objects.create(email=f"f{n}@example.com", status=Status.FAILED)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE invitations_invitation")
+
+    with CaptureQueriesContext(connection) as queries:
+        figures = scrape(client)
+
+    failed = figures["invitations_by_status", (("status", "failed"),)]
+    if connection.vendor == "postgresql":
+        assert failed >= 3  # counted up to 3, then PostgreSQL's estimate
+        counts = [q["sql"] for q in queries if "COUNT(*)" in q["sql"]]  # of a status; not the latency
+        assert counts
+        assert all("LIMIT 3" in sql for sql in counts), counts
+    else:  # SQLite counts: a database of that kind is small
+        assert failed == 5
