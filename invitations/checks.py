@@ -60,6 +60,7 @@ STRINGS = {
     "EHLO_NAME",
     "FEEDBACK_ID",
     "SITE_NAME",
+    "METRICS_TOKEN",
 }
 
 

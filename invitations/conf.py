@@ -80,6 +80,8 @@ DEFAULTS: dict[str, object] = {
     # One reminder (the same working link) to a sent invitation still open this many days after
     # it was sent, found by the workers' sweep; 0: never.
     "REMIND_AFTER_DAYS": 3,
+    # The bearer token a scrape of /metrics must present; None: /metrics answers 404.
+    "METRICS_TOKEN": None,
 }
 # Seconds allowed for one attempt of the mail backend when the host's mailer names none.
 DEFAULT_MAIL_TIMEOUT = 10.0

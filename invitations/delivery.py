@@ -153,9 +153,17 @@ def _deliver_claimed(
         outcome = _record_failure(invitation, worker=worker, failure=failure)
     else:
         outcome = _record_sent(invitation, worker=worker, message_id=message_id)
-    took = f"ms={(time.monotonic() - started) * 1000:.0f}" + (f" error={failure.error!r}" if failure else "")
-    logger.info(
-        "invitation id=%s attempt=%s outcome=%s %s", invitation.pk, invitation.attempts, outcome, took
+    took = round((time.monotonic() - started) * 1000)
+    error = f" error={failure.error!r}" if failure else ""
+    fields = {"invitation_id": invitation.pk, "attempt": invitation.attempts, "outcome": str(outcome)}
+    logger.info(  # LOG_FORMAT=json: the fields of the line, besides its text
+        "invitation id=%s attempt=%s outcome=%s ms=%s%s",
+        invitation.pk,
+        invitation.attempts,
+        outcome,
+        took,
+        error,
+        extra={**fields, "duration_ms": took},
     )
     announce(invitation=invitation)
     return outcome, bool(failure and failure.throttled)

@@ -1,6 +1,7 @@
 import csv
 import io
 import re
+from collections.abc import Iterable, Iterator
 
 from django import forms
 from django.conf import settings
@@ -129,16 +130,12 @@ class InvitationForm(InviteeLanguage, GrantableGroups, forms.ModelForm):
         return self.instance
 
 
-def addresses_from_csv(text: str) -> list[str]:
-    """The values of the one `email` column (any case) of a CSV text; ValidationError if it has
-    none, has two, has a NUL byte, or is not CSV."""
-    if "\x00" in text:  # no address holds one, and PostgreSQL cannot even look it up
-        line = text.count("\n", 0, text.index("\x00")) + 1
-        raise forms.ValidationError(
-            _("The CSV file contains a NUL byte (line %(line)d)."), code="nul_byte", params={"line": line}
-        )
+def addresses_from_csv(lines: Iterable[str]) -> Iterator[str]:
+    """The values of the one `email` column (any case) of CSV lines (a file, or
+    `io.StringIO(text)`), read row by row: a file is never held whole. ValidationError, from
+    the first row on, if it has no such column, has two, has a NUL byte, or is not CSV."""
     try:
-        reader = csv.DictReader(io.StringIO(text))
+        reader = csv.DictReader(_refusing_nul(lines))
         columns = [name for name in reader.fieldnames or [] if (name or "").strip().lower() == "email"]
         if not columns:
             raise forms.ValidationError(_("The CSV file has no “email” column."), code="no_email_column")
@@ -148,7 +145,8 @@ def addresses_from_csv(text: str) -> list[str]:
                 code="duplicate_email_column",
                 params={"count": len(columns), "names": ", ".join(columns)},
             )
-        return [row[columns[0]] or "" for row in reader]
+        for row in reader:
+            yield row[columns[0]] or ""
     except csv.Error as error:
         if "field larger than field limit" in str(error):
             raise forms.ValidationError(
@@ -159,6 +157,19 @@ def addresses_from_csv(text: str) -> list[str]:
         raise forms.ValidationError(
             _("The CSV file could not be read (%(error)s)."), code="bad_csv", params={"error": error}
         ) from error
+
+
+def _refusing_nul(lines: Iterable[str]) -> Iterator[str]:
+    """The lines, until one holds a NUL byte: no address holds one, and PostgreSQL cannot even
+    look it up."""
+    for number, line in enumerate(lines, start=1):
+        if "\x00" in line:
+            raise forms.ValidationError(
+                _("The CSV file contains a NUL byte (line %(line)d)."),
+                code="nul_byte",
+                params={"line": number},
+            )
+        yield line
 
 
 class BulkInvitationForm(InviteeLanguage, GrantableGroups, forms.Form):
@@ -194,7 +205,7 @@ class BulkInvitationForm(InviteeLanguage, GrantableGroups, forms.Form):
             text = upload.read().decode("utf-8-sig")
         except UnicodeDecodeError as error:
             raise forms.ValidationError(_("The CSV file is not UTF-8 text."), code="bad_csv") from error
-        return addresses_from_csv(text)
+        return list(addresses_from_csv(io.StringIO(text)))
 
     def clean(self):
         cleaned = super().clean()

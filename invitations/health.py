@@ -2,7 +2,6 @@
 
 import redis
 from django.db import InterfaceError, OperationalError
-from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from invitations import batches, liveness, throttle
@@ -26,11 +25,7 @@ def report() -> dict:
 
 def _queue_figures() -> dict:
     try:
-        figures = Invitation.objects.aggregate(
-            pending=Count("pk", filter=Q(status__in=[Status.PENDING, Status.SENDING])),
-            failed=Count("pk", filter=Q(status=Status.FAILED)),
-            oldest_pending=Min("created", filter=Q(status__in=[Status.PENDING, Status.SENDING])),
-        )
+        figures = Invitation.objects.queue_figures()
     except Exception:
         return {"database": "unavailable", "pending": None, "failed": None, "oldest_pending_age": None}
     oldest = figures.pop("oldest_pending")

@@ -49,6 +49,12 @@ def heartbeat_age(beat_value: bytes | None) -> float | None:
     return round(time.time() - float(beat_value), 1) if beat_value else None
 
 
+def workers_alive() -> int:
+    """How many worker processes say they are alive: their keys (each lives ALIVE_FOR seconds
+    after its last beat). Raises RedisError when Redis cannot tell."""
+    return sum(1 for _ in client().scan_iter(match=_alive_key("*"), count=1000))
+
+
 def silent_claimants(claimants: Iterable[str]) -> set[str]:
     """The claimants whose worker process no longer says it is alive; none when Redis cannot
     tell (the claim timeout is the backstop)."""

@@ -105,6 +105,25 @@ class Invitation(models.Model):
                 name="invitation_remind_idx",
                 condition=models.Q(status="sent", reminded__isnull=True),
             ),
+            # The board and the admin list the newest first (Meta.ordering), 50 or 100 at a time.
+            models.Index(fields=["-created", "-id"], name="invitation_recent_idx"),
+            # The admin's status filters (newest first), the counts by status of /healthz and
+            # /metrics, and the oldest pending invitation: each reads only its status's entries.
+            models.Index(fields=["status", "-created", "-id"], name="invitation_status_recent_idx"),
+            # Expired or still open (a range on `sent`), and /metrics' recent send latency.
+            models.Index(fields=["sent"], name="invitation_sent_idx"),
+            # The sweep looks for pending invitations whose wake-up was never published or is old.
+            models.Index(
+                fields=["published_at"],
+                condition=models.Q(status="pending"),
+                name="invitation_unpublished_idx",
+            ),
+            # The admin's search: a prefix of the address. The pattern operator class lets
+            # PostgreSQL answer LIKE 'prefix%' from the index in any collation (other databases
+            # ignore it).
+            models.Index(
+                fields=["email"], opclasses=["varchar_pattern_ops"], name="invitation_email_prefix_idx"
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -1,15 +1,18 @@
 """What is asked of invitations: the queries beside the state machine (outbox.py), with the
 subqueries its claim uses."""
 
+import json
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from django.db import models
+from django.db import connections, models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from invitations.conf import app_settings
 
+# Counts of a status (the admin's pages, /healthz, /metrics) are exact up to this many rows.
+EXACT_COUNT = 10_000
 OPEN = ["pending", "sending", "sent"]  # the statuses that stand in the way of a new invitation
 # The statuses an invitation ends in; a sent one whose link expired has ended too (`ended_before`).
 ENDED = ["accepted", "revoked", "failed", "bounced", "complained", "opted_out"]
@@ -28,7 +31,7 @@ class InvitationQueries(models.QuerySet):
         """Which of `emails` (lowercased) have an open invitation; matched as the unique
         constraint matches them, so the database answers from its index."""
         wanted = {email.lower() for email in emails}
-        matches = self.open().annotate(address=Lower("email")).filter(address__in=wanted)
+        matches = self.open().annotate(address=Lower("email")).filter(address__in=wanted).order_by()
         return set(matches.values_list("address", flat=True))
 
     def expired(self, now: datetime | None = None) -> "InvitationQueries":
@@ -44,6 +47,41 @@ class InvitationQueries(models.QuerySet):
         expired by then."""
         expired = models.Q(status=self.model.Status.SENT, sent__lte=cutoff - expiry())
         return self.filter(models.Q(status__in=ENDED, ended__lte=cutoff) | expired)
+
+    def count_up_to(self, exact: int | None = None) -> int:
+        """How many rows: exact up to `exact` (EXACT_COUNT), past it PostgreSQL's planner
+        estimate, so that the database reads at most `exact` index entries however many match.
+        Other databases count exactly."""
+        rows, exact = self.order_by(), EXACT_COUNT if exact is None else exact
+        if connections[self.db].vendor != "postgresql":
+            return rows.count()
+        counted = rows[: exact + 1].count()
+        if counted <= exact:
+            return counted
+        plan = json.loads(rows.explain(format="json"))
+        return max(counted, int(plan[0]["Plan"]["Plan Rows"]))
+
+    def queue_figures(self) -> dict:
+        """How many are pending (or sending) and failed (count_up_to), and when the oldest
+        pending one was created: each from its status's entries of an index, never every row."""
+        Status = self.model.Status
+        firsts = [
+            self.filter(status=status).order_by("created").values_list("created", flat=True).first()
+            for status in (Status.PENDING, Status.SENDING)
+        ]
+        return {
+            "pending": self.filter(status__in=[Status.PENDING, Status.SENDING]).count_up_to(),
+            "failed": self.filter(status=Status.FAILED).count_up_to(),
+            "oldest_pending": min(filter(None, firsts), default=None),
+        }
+
+    def counts_by_status(self) -> dict[str, int]:
+        """Invitations in each status (every status, 0 for none), each by count_up_to."""
+        return {status: self.filter(status=status).count_up_to() for status in self.model.Status.values}
+
+    def sent_since(self, since: datetime) -> "InvitationQueries":
+        """Invitations whose mail went out at or after `since` (whatever happened since)."""
+        return self.filter(sent__gte=since)
 
     def due(self, now: datetime) -> "InvitationQueries":
         """Pending invitations that may be sent now."""

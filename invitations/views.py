@@ -1,3 +1,4 @@
+import secrets
 import sys
 
 from django.contrib import messages
@@ -17,7 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from invitations import acceptance, health, keys, services
+from invitations import acceptance, health, keys, metrics, services
 from invitations.conf import app_settings, site_name
 from invitations.forms import BulkInvitationForm, InvitationForm, accept_form_class
 from invitations.models import Invitation
@@ -190,6 +191,24 @@ def welcome(request: HttpRequest) -> HttpResponse:
 def healthz(request: HttpRequest) -> JsonResponse:
     report = health.report()
     return JsonResponse(report, status=200 if report["healthy"] else 503)
+
+
+@never_cache
+@require_GET
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Prometheus' scrape: 404 unless INVITATIONS["METRICS_TOKEN"] is set, 401 without a bearer
+    token, 403 with another one (compared in constant time)."""
+    token = app_settings.METRICS_TOKEN
+    if not token:
+        raise Http404
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not presented:
+        response = HttpResponse("A bearer token is required.\n", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    if not secrets.compare_digest(presented.strip().encode(), token.encode()):
+        return HttpResponse("Wrong token.\n", status=403, content_type="text/plain")
+    return HttpResponse(metrics.exposition(), content_type=metrics.CONTENT_TYPE)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

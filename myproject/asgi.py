@@ -5,6 +5,15 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "myproject.settings")
 
+from django.conf import settings  # noqa: E402
+
+from myproject.database import limit_statements  # noqa: E402
+
+if not settings.configured:
+    # This file is the entry point: the web process. (The worker and migrate start from
+    # manage.py, which configured settings first; they must never have a request's limit.)
+    limit_statements(settings.DATABASES["default"], settings.DATABASE_STATEMENT_TIMEOUT)
+
 from django.core.asgi import get_asgi_application  # noqa: E402
 
 # Set up Django before importing anything that touches models.

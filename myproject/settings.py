@@ -5,8 +5,10 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from pythonjsonlogger.core import RESERVED_ATTRS
 
 from invitations.redis_url import channel_layer_host
+from myproject import sentry
 from myproject.mailers import mailers_from_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -87,6 +89,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         "max_size": env.int("DATABASE_POOL_SIZE", default=10),
         "timeout": 10,
     }
+# Longest SQL statement of a web request on PostgreSQL (milliseconds; 0: no limit); asgi.py
+# applies it to the web process only, never to the worker or migrate.
+DATABASE_STATEMENT_TIMEOUT = env.int("DATABASE_STATEMENT_TIMEOUT", default=30_000)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # web and worker write concurrently: WAL plus a busy timeout instead of "database is locked".
     DATABASES["default"]["OPTIONS"] = {
@@ -197,6 +202,7 @@ INVITATIONS = {
     "SHUTDOWN_TIMEOUT": env.float("WEB_SHUTDOWN_TIMEOUT", default=25.0),
     "MAX_REQUEST_BYTES": env.int("WEB_MAX_REQUEST_BYTES", default=4 * 1024 * 1024),
     "USER_DISPLAY_NAME": "myproject.people.display_name",
+    "METRICS_TOKEN": env.str("METRICS_TOKEN", default=None),
     **{
         key: read(f"INVITATION_{key}")
         for key, read in INVITATION_SETTINGS.items()
@@ -204,17 +210,46 @@ INVITATIONS = {
     },
 }
 
+# LOG_FORMAT=json: one JSON object a line (time, level, logger, message, and the fields a line
+# passes with `extra=`, such as a delivery attempt's invitation_id, attempt, outcome, duration_ms).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(levelname)s %(name)s %(message)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": "time",  # ISO 8601, UTC
+            # Django's request lines pass the request object: their message names the path.
+            "reserved_attrs": [*RESERVED_ATTRS, "request"],
+        },
+    },
+    "filters": {"forget_accept_keys": {"()": "myproject.logs.ForgetAcceptKeys"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["forget_accept_keys"],
+        }
+    },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "invitations": {"level": env.str("LOG_LEVEL", default="INFO")},
         "django.channels": {"level": "INFO"},
+        # uvicorn's own lines (the web process) in the same format, through the same filter.
+        "uvicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "uvicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
+
+# Errors of web and worker to Sentry, scrubbed of addresses and keys (myproject/sentry.py).
+if env.str("SENTRY_DSN", default=""):
+    sentry.init(env.str("SENTRY_DSN"), environment=env.str("SENTRY_ENVIRONMENT", default=None))
 
 # Production hardening; `manage.py check --deploy` is clean with DEBUG=0.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

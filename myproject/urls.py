@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from invitations.views import healthz
+from invitations.views import healthz, metrics_view
 
 handler500 = "invitations.views.server_error"  # a database outage is a clear 503
 urlpatterns = [
@@ -17,4 +17,5 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),  # 404 unless METRICS_TOKEN is set
 ]

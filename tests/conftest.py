@@ -1,12 +1,17 @@
+import copy
 import re
+import time
 
 import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.auth.models import Permission
 
-from invitations import delivery, mail
+from invitations import delivery, liveness, mail
+from invitations.conf import app_settings
 from invitations.delivery import DeliveryOutcome
 from invitations.models import Invitation
+from myproject import settings as project_settings
+from tests.redis_server import require_redis
 
 IN_MEMORY_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
@@ -105,3 +110,25 @@ def sent_invitation(staff, deliver, mailoutbox):
     key = re.search(r"/invites/accept/([^/\s]+)/", mailoutbox[-1].body).group(1)
     invitation.refresh_from_db()
     return invitation, key
+
+
+@pytest.fixture
+def redis_client(settings):
+    """The project's Redis channel layer instead of the in-memory one; cleaned up afterwards."""
+    settings.CHANNEL_LAYERS = copy.deepcopy(project_settings.CHANNEL_LAYERS)
+    client = require_redis(app_settings.REDIS_URL)
+    yield client
+    keys = list(client.scan_iter(match=f"{app_settings.KEY_PREFIX}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+def heartbeat(redis_client, settings):
+    """Write the worker's heartbeat as it would, `age` seconds ago."""
+
+    def beat(age: float = 0) -> None:
+        redis_client.set(liveness.heartbeat_key(), time.time() - age)
+
+    return beat

@@ -1,4 +1,5 @@
 from collections import Counter
+from itertools import islice
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -6,6 +7,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from invitations import services
 from invitations.forms import addresses_from_csv
+
+BATCH = 2000  # addresses screened and inserted per transaction: memory stays flat, whatever the file
 
 
 class Command(BaseCommand):
@@ -24,14 +27,23 @@ class Command(BaseCommand):
                 raise CommandError(f"No user named {sender!r}.") from error
         try:
             with open(csv_path, newline="", encoding="utf-8-sig") as handle:
-                emails = addresses_from_csv(handle.read())
+                for _ in addresses_from_csv(handle):  # the whole file first: a bad one changes nothing
+                    pass
+                handle.seek(0)
+                totals = self._import(addresses_from_csv(handle), sender=sender_user)
         except (OSError, UnicodeDecodeError) as error:
             raise CommandError(f"Cannot read {csv_path}: {error}") from error
         except ValidationError as error:
             raise CommandError(f"{csv_path}: {' '.join(error.messages)}") from error
-        # The same screen as the staff pages: open invitations, and the sender's hourly limit.
-        results = services.invitations_create_many(
-            emails=[e for e in emails if e.strip()], sender=sender_user
-        )
-        for result, count in sorted(Counter(result for _, result in results).items()):
+        for result, count in sorted(totals.items()):
             self.stdout.write(f"{count:7d} {result}")
+
+    def _import(self, addresses, *, sender) -> Counter:
+        """Batch by batch, each in its own transaction; only the counts of results are kept.
+        The same screen as the staff pages: open invitations, and the sender's hourly limit."""
+        totals: Counter = Counter()
+        addresses = (address for address in addresses if address.strip())
+        while batch := list(islice(addresses, BATCH)):
+            results = services.invitations_create_many(emails=batch, sender=sender)
+            totals.update(result for _, result in results)
+        return totals
