@@ -4,13 +4,12 @@ import re
 from datetime import timedelta
 
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import OperationalError
 from django.utils import timezone
 
 from invitations.models import Invitation, InvitationQuerySet
 from invitations.throttle import send_gate
+from tests.redis_server import wake_ups_waiting
 
 pytestmark = pytest.mark.django_db
 KEYS = {
@@ -27,17 +26,9 @@ KEYS = {
 }
 
 
-@async_to_sync
-async def publish(count: int) -> None:
-    layer = get_channel_layer()
-    for n in range(count):
-        await layer.send("send-invite", {"type": "invitation.send", "id": n})
-    await layer.close_pools()
-
-
 def test_healthy_pipeline_reports_its_figures(client, heartbeat):
     heartbeat()
-    publish(2)
+    wake_ups_waiting(2)
     Invitation.objects.create(email="a@example.com", created=timezone.now() - timedelta(minutes=2))
     Invitation.objects.create(email="b@example.com", status=Invitation.Status.SENDING)
     Invitation.objects.create(email="c@example.com", status=Invitation.Status.FAILED)

@@ -5,7 +5,6 @@ from datetime import timedelta
 import pytest
 import redis.asyncio
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -16,6 +15,7 @@ from invitations import queries as invitation_queries
 from invitations.conf import app_settings
 from invitations.models import Invitation
 from invitations.throttle import send_gate
+from tests.redis_server import wake_ups_waiting
 
 pytestmark = pytest.mark.django_db
 Status = Invitation.Status
@@ -43,14 +43,6 @@ async def worker_beats(count: int) -> None:
         await client.set(f"{app_settings.KEY_PREFIX}:invitations:alive:host:{process}", 1, ex=9)
     await liveness.beat(client)  # this process's own beat: one more
     await client.aclose()
-
-
-@async_to_sync
-async def publish(count: int) -> None:
-    layer = get_channel_layer()
-    for n in range(count):
-        await layer.send("send-invite", {"type": "invitation.send", "id": n})
-    await layer.close_pools()
 
 
 def test_without_a_token_configured_there_is_no_metrics_page(client):
@@ -83,7 +75,7 @@ def test_a_scrape_shows_the_fleet(client, token, redis_client):
         sent=now - timedelta(hours=1),
     )
     worker_beats(2)
-    publish(3)
+    wake_ups_waiting(3)
     send_gate().pause(90)
 
     figures = scrape(client)
