@@ -40,7 +40,7 @@ def _database_metrics():
     for status, count in Invitation.objects.counts_by_status().items():
         by_status.add_metric([status], count)
     yield by_status
-    oldest = Invitation.objects.queue_figures()["oldest_pending"]
+    oldest = Invitation.objects.oldest_pending()  # the counts by status are above
     age = (timezone.now() - oldest).total_seconds() if oldest else 0.0
     yield GaugeMetricFamily(
         "invitations_oldest_pending_seconds",

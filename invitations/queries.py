@@ -65,15 +65,20 @@ class InvitationQueries(models.QuerySet):
         """How many are pending (or sending) and failed (count_up_to), and when the oldest
         pending one was created: each from its status's entries of an index, never every row."""
         Status = self.model.Status
-        firsts = [
-            self.filter(status=status).order_by("created").values_list("created", flat=True).first()
-            for status in (Status.PENDING, Status.SENDING)
-        ]
         return {
             "pending": self.filter(status__in=[Status.PENDING, Status.SENDING]).count_up_to(),
             "failed": self.filter(status=Status.FAILED).count_up_to(),
-            "oldest_pending": min(filter(None, firsts), default=None),
+            "oldest_pending": self.oldest_pending(),
         }
+
+    def oldest_pending(self) -> datetime | None:
+        """When the oldest pending (or sending) invitation was created: the first entry of each
+        status in an index."""
+        firsts = [
+            self.filter(status=status).order_by("created").values_list("created", flat=True).first()
+            for status in (self.model.Status.PENDING, self.model.Status.SENDING)
+        ]
+        return min(filter(None, firsts), default=None)
 
     def counts_by_status(self) -> dict[str, int]:
         """Invitations in each status (every status, 0 for none), each by count_up_to."""
