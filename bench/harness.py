@@ -12,7 +12,7 @@ import redis
 from psycopg import sql
 
 from bench import smtp_sink
-from tests.integration.processes import ROOT, Process, answers, free_port, web_command
+from loopback.processes import ROOT, Process, answers, free_port, web_command
 
 PYTHON = sys.executable
 PRODUCT_SETTINGS, BENCH_SETTINGS = "myproject.settings", "bench.settings"

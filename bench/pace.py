@@ -14,8 +14,8 @@ from functools import partial
 from bench.backlog import alternate, drain, emails, enqueue, finished, stamps
 from bench.harness import Harness
 from bench.scenarios import create_steadily, percentile
-from tests.integration.fake_provider import FakeProvider
-from tests.integration.processes import wait_for
+from loopback.fake_provider import FakeProvider
+from loopback.processes import wait_for
 
 LANE_GRACE = 10  # s: how long the singles' wait is followed after the last one is created
 TOKEN = "t0ken"  # noqa: S105 - the fake provider's

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bench import backlog, pace, report, scenarios
 from bench.harness import Harness
-from tests.integration.processes import ROOT
+from loopback.processes import ROOT
 
 RESULTS = ROOT / "bench" / "results"
 FULL = {

@@ -62,6 +62,15 @@ def channel_room() -> int:
     return max(layer.get_capacity(channel) - async_to_sync(batches.depth)(layer, channel), 0)
 
 
+def channel_room_or_none() -> int | None:
+    """channel_room(), or None when the channel layer cannot be reached."""
+    try:
+        return channel_room()
+    except Exception as exc:  # the layer's errors are its own (redis-py's, OSError, …)
+        logger.warning("could not ask the channel for its room, the sweep will publish: %r", exc)
+        return None
+
+
 async def _announce_and_send(payloads: list[dict], ids: list[int], ahead: bool) -> int:
     if payloads:  # before the wake-up: a board must not hear "sending" before "pending"
         await live.send_payloads(payloads)
