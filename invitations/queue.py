@@ -79,7 +79,7 @@ async def _announce_and_send(payloads: list[dict], ids: list[int], ahead: bool) 
 
 async def _send_all(ids: list[int], ahead: bool) -> int:
     layer, channel = get_channel_layer(), app_settings.CHANNEL
-    messages = [wake_up(invitation_id) for invitation_id in ids]
+    messages = [wake_up(invitation_id, ahead=ahead) for invitation_id in ids]
     published = 0
     try:
         if isinstance(layer, RedisChannelLayer):
