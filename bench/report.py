@@ -148,6 +148,21 @@ def table_row(results: dict, row: Row) -> str:
     return "| " + " | ".join([*cells, ratio, row.target, met]) + " |"
 
 
+def side_by_side(results: dict, sizes: dict) -> list[str]:
+    """The table of scenarios 1–9, each against its alternative (none if none of them ran)."""
+    measured = [table_row(results, row) for row in rows(sizes) if row.scenario in results]
+    if not measured:
+        return []
+    return [
+        "| # | measure | this project | alternative | ratio | target | met |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+        *measured,
+        "",
+        "Ratio: how many times better this project (or 2 workers) is; above 1 is better.",
+        "",
+    ]
+
+
 def markdown(results: dict, meta: dict) -> str:
     machine = meta["machine"]
     kept = "; ".join(f"scenario {key[1:]}, run {run}" for key, run in meta.get("measured_in", {}).items())
@@ -164,12 +179,7 @@ def markdown(results: dict, meta: dict) -> str:
         "",
         *([f"**Kept from earlier runs:** {kept}.\n"] if kept else []),
         *([f"**Incomplete run:** {meta['incomplete']}\n"] if "incomplete" in meta else []),
-        "| # | measure | this project | alternative | ratio | target | met |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-        *(table_row(results, row) for row in rows(meta["sizes"]) if row.scenario in results),
-        "",
-        "Ratio: how many times better this project (or 2 workers) is; above 1 is better.",
-        "",
+        *(side_by_side(results, meta["sizes"])),
         *(scale_table(results["s10"], meta["sizes"]) if results.get("s10") else []),
         "## Correctness",
         "",
@@ -215,7 +225,7 @@ def scale_table(runs: dict, sizes: dict) -> list[str]:
         f"## Scale (scenario 10): medians of {sizes['s10_samples']} GETs each, PostgreSQL",
         "",
         f"| measure | {head} | {found[-1]:,} / {found[0]:,} | target at {found[-1]:,} | met |",
-        "| --- | " + "--- | " * (len(found) + 3),
+        "|" + " --- |" * (len(found) + 4),
     ]
     for metric, title, unit, target, met in scale_measures():
         medians = [summary([run.get(metric) for run in runs[f"n{size}"]]) for size in found]
