@@ -26,14 +26,14 @@ from loopback.processes import ROOT
 RESULTS = ROOT / "bench" / "results"
 FULL = {
     "s1_smtp_ms": 200, "s1_warmup": 20, "s1_requests": 200,
-    "s2_n": 2000, "s2_slow_n": 500,
+    "s2_n": 2000, "s2_slow_n": 300,
     "s3_rate": 20, "s3_seconds": 20, "s3_smtp_ms": 20,
     "s4_n": 2000, "s4_smtp_ms": 20,
-    "s5_n": 5000,
-    "s6_n": 10_000,
+    "s5_n": 2000,
+    "s6_n": 5000,
     "s7_rate": 20, "s7_seconds": 15,
     "s8_rate": 20, "s8_n": 5000, "s8_singles": 10, "s8_every": 2, "s8_workers": 3,
-    "s9_n": 500, "s9_latency_ms": 200,
+    "s9_n": 300, "s9_latency_ms": 200,
     "s10_n1": 10_000, "s10_n2": 100_000, "s10_n3": 1_000_000, "s10_samples": 40, "s10_repeats": 1,
 }  # fmt: skip
 QUICK = {
