@@ -28,7 +28,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "myproject.admin_site.SiteAdminConfig",  # django.contrib.admin, headed with the site's name
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
