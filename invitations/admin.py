@@ -5,6 +5,7 @@ from django.db.models import Q
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import formats, timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -127,7 +128,7 @@ class InvitationAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("link expires"))
     def link_expires(self, obj):
-        return obj.expires
+        return formats.localize(timezone.localtime(obj.expires)) if obj.expires else None
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
