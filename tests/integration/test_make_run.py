@@ -8,7 +8,8 @@ import re
 import signal
 import sys
 
-from tests.integration.conftest import STAFF_PASSWORD, database_url
+from myproject.run import redis_answers
+from tests.integration.conftest import REDIS_URL, STAFF_PASSWORD, database_url
 from tests.integration.stack import Browser, Process, answers, free_port, wait_for
 
 PRIVATE_REDIS = re.compile(
@@ -48,19 +49,9 @@ def test_without_redis_make_run_starts_a_private_one_and_the_mail_links_to_its_p
         run.wait(timeout=40)
         run.stop()
     assert "worker stopped" in run.output()
-    assert not answers_redis(private), "the private Redis outlived make run"
-
-
-def answers_redis(url: str) -> bool:
-    from myproject.run import redis_answers
-
-    return redis_answers(url)
+    assert not redis_answers(private), "the private Redis outlived make run"
 
 
 def test_a_redis_that_answers_is_used_as_it_is(redis_client):
-    from myproject.run import redis_answers
-
-    from tests.integration.conftest import REDIS_URL
-
     assert redis_answers(REDIS_URL)  # then make run starts nothing of its own
     assert not redis_answers(f"redis://127.0.0.1:{free_port()}/0")
