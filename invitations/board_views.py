@@ -9,8 +9,7 @@ from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.translation import gettext
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from invitations import board, bulk, health, services
@@ -175,12 +174,14 @@ def invitation_revoke(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 ACTION_DONE = {
-    board.RowAction.RESEND: _lazy("The invitation to %(email)s goes out again, with a new link."),
-    board.RowAction.RETRY: _lazy("The invitation to %(email)s is queued for a retry."),
-    board.RowAction.REVOKE: _lazy("The invitation to %(email)s is revoked: its link no longer works."),
+    board.RowAction.RESEND: gettext_lazy("The invitation to %(email)s goes out again, with a new link."),
+    board.RowAction.RETRY: gettext_lazy("The invitation to %(email)s is queued for a retry."),
+    board.RowAction.REVOKE: gettext_lazy("The invitation to %(email)s is revoked: its link no longer works."),
 }
 REFUSALS = {
-    board.Refusal.CHANGED: _lazy("the invitation to %(email)s is %(status)s now."),
-    board.Refusal.SUPPRESSED: _lazy("%(email)s bounced, complained or opted out: it is not invited again."),
-    board.Refusal.TAKEN: _lazy("%(email)s has another open invitation."),
+    board.Refusal.CHANGED: gettext_lazy("the invitation to %(email)s is %(status)s now."),
+    board.Refusal.SUPPRESSED: gettext_lazy(
+        "%(email)s bounced, complained or opted out: it is not invited again."
+    ),
+    board.Refusal.TAKEN: gettext_lazy("%(email)s has another open invitation."),
 }
