@@ -112,6 +112,10 @@ class Invitation(models.Model):
             # The admin's status filters (newest first), the counts by status of /healthz and
             # /metrics, and the oldest pending invitation: each reads only its status's entries.
             models.Index(fields=["status", "-created", "-id"], name="invitation_status_recent_idx"),
+            # The board's sender and status filters together, newest first: the planner takes the
+            # two as independent and would read the whole recent index for a pair that matches
+            # nothing (163 ms at 200,000 rows; 0.1 ms with this index).
+            models.Index(fields=["sender", "status", "-created", "-id"], name="invitation_sender_status_idx"),
             # Expired or still open (a range on `sent`), and /metrics' recent send latency.
             models.Index(fields=["sent"], name="invitation_sent_idx"),
             # The sweep looks for pending invitations whose wake-up was never published or is old.
