@@ -97,7 +97,9 @@ def board_query(**filters):
 def test_the_boards_pages_and_filters_read_from_indexes(table, staff):
     from invitations.board import Cursor
 
-    Invitation.objects.filter(pk__in=Invitation.objects.order_by("id").values("pk")[:100]).update(sender=staff)
+    Invitation.objects.filter(pk__in=Invitation.objects.order_by("id").values("pk")[:100]).update(
+        sender=staff
+    )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE invitations_invitation")
     second_page = Cursor.of(Invitation.objects.all()[50])

@@ -72,8 +72,9 @@ def row_of(page: Page, email: str):
 
 
 def test_board_screens_fit_pass_axe_and_say_what_each_row_is(board_rows, staff, chromium, stack):
+    page = log_in(chromium, stack.base_url, "grace")
     for name, viewport in VIEWPORTS.items():
-        page = log_in(chromium, stack.base_url, "grace", viewport)
+        page.set_viewport_size(viewport)
         page.goto("/invites/?status=")
         expect(page.locator(".live-state")).to_have_text("live")
         check_screen(page, f"board-{name}")
@@ -121,7 +122,6 @@ def test_board_screens_fit_pass_axe_and_say_what_each_row_is(board_rows, staff, 
         expect(field).to_have_attribute("aria-describedby", "id_email_error")
         assert page.url == stack.base_url + "/invites/"
         check_screen(page, f"invite-error-{name}")
-        page.close()
 
 
 def test_bulk_results_say_what_happened_to_each_address_and_keep_the_rejected(board_rows, chromium, stack):
