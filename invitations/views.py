@@ -3,7 +3,6 @@ import sys
 
 from django.contrib import messages
 from django.contrib.auth import login
-from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -69,7 +68,9 @@ def _accept(request: HttpRequest, invitation: Invitation) -> HttpResponse:
                 return render(request, "invitations/gone.html", {"reason": "accepted"}, status=410)
             acceptance.accept_link_forget(request.session)
             login(request, user)
-            return redirect("invitations:welcome")
+            text = gettext("Welcome, %(username)s! Your account is ready and you are logged in.")
+            messages.success(request, text % {"username": user.get_username()})
+            return redirect(app_settings.ACCEPT_REDIRECT_URL)
     context = {"form": form, "invitation": invitation, "site_name": site_name()}
     return render(request, "invitations/accept.html", context)
 
@@ -94,7 +95,7 @@ def _accept_as(request: HttpRequest, invitation: Invitation, account) -> HttpRes
         messages.success(
             request, gettext("You accepted the invitation to join %(site)s.") % {"site": site_name()}
         )
-        return redirect("invitations:welcome")
+        return redirect(app_settings.ACCEPT_REDIRECT_URL)
     return render(request, "invitations/accept_account.html", {**context, "state": "accept"})
 
 
@@ -115,9 +116,10 @@ def invitation_opt_out(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "invitations/opt_out.html", context)
 
 
-@login_required
 def welcome(request: HttpRequest) -> HttpResponse:
-    return render(request, "invitations/welcome.html")
+    """The page that once greeted a new account, kept for links to it: the greeting is now a
+    message on the host's landing page (INVITATIONS["ACCEPT_REDIRECT_URL"])."""
+    return redirect(app_settings.ACCEPT_REDIRECT_URL)
 
 
 @never_cache

@@ -57,7 +57,11 @@ def test_staff_sees_the_invitation_sent_live_and_the_invitee_signs_up_once(stack
     invitee.get_by_label("Password confirmation:").fill(PASSWORD)
     invitee.get_by_role("button", name="Create my account").click()
 
-    expect(invitee.get_by_role("heading", name="Welcome, ada!")).to_be_visible()
+    expect(invitee.get_by_role("status")).to_have_text(
+        "Welcome, ada! Your account is ready and you are logged in."
+    )
+    assert invitee.url == stack.base_url + "/"  # the site's home, not a 403
+    expect(invitee.get_by_role("heading", name="Hello, ada")).to_be_visible()
     expect(invitee.locator("header")).to_contain_text("ada")
     expect(badge).to_have_text("accepted")  # the staff board follows along
     assert board.evaluate("window.__marker") == 1
@@ -75,9 +79,8 @@ def test_board_socket_admits_only_users_who_may_invite(stack, member, chromium):
     anonymous.goto("/accounts/login/")  # same origin, so only the missing login can refuse it
     assert anonymous.evaluate(OPEN_BOARD_SOCKET) == "refused"
 
-    without_permission = log_in(chromium, stack.base_url, "linus")
-    without_permission.goto("/invites/welcome/")
-    expect(without_permission.get_by_role("heading", name="Welcome, linus!")).to_be_visible()
+    without_permission = log_in(chromium, stack.base_url, "linus", landing="**/")
+    expect(without_permission.get_by_role("heading", name="Hello, linus")).to_be_visible()
     assert without_permission.evaluate(OPEN_BOARD_SOCKET) == "refused"
 
     staff = log_in(chromium, stack.base_url, "grace")
