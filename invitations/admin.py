@@ -1,69 +1,28 @@
 from django.contrib import admin, messages
-from django.core.paginator import Paginator
-from django.db import connections
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.utils.functional import cached_property
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import formats, timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from invitations import queries, services
+from invitations import services
+from invitations.changelist import EstimatedCountPaginator, SenderFilter, StatusFilter
 from invitations.conf import app_settings
 from invitations.forms import InvitationForm
 from invitations.models import Invitation, Suppression
 
 Status = Invitation.Status
-
-
-class StatusFilter(admin.SimpleListFilter):
-    """The stored statuses, plus "expired": sent, but not accepted in time."""
-
-    title = _("status")
-    parameter_name = "status"
-    EXPIRED = "expired"
-
-    def lookups(self, request, model_admin):
-        choices = list(Status.choices)
-        choices.insert(
-            choices.index((Status.ACCEPTED, Status.ACCEPTED.label)) + 1, (self.EXPIRED, _("expired"))
-        )
-        return choices
-
-    def queryset(self, request, queryset):
-        if self.value() == self.EXPIRED:
-            return queryset.expired()
-        if self.value() == Status.SENT:
-            return queryset.unexpired_sent()  # a range on the sent time, not NOT IN over the table
-        if self.value():
-            return queryset.filter(status=self.value())
-        return queryset
-
-
-class EstimatedCountPaginator(Paginator):
-    """The changelist's pages without counting every row: an unfiltered list of a large table on
-    PostgreSQL takes the planner's row estimate (pg_class.reltuples, kept by autovacuum); a
-    filtered one counts at most EXACT_UP_TO rows, then takes the planner's estimate of the
-    query. Small tables and other databases are counted exactly."""
-
-    EXACT_UP_TO = queries.EXACT_COUNT
-
-    @cached_property
-    def count(self) -> int:
-        queryset = self.object_list.order_by()  # the order does not change a count
-        if connections[queryset.db].vendor != "postgresql":
-            return queryset.count()
-        if not queryset.query.where:
-            estimate = _estimated_rows(queryset.model._meta.db_table, using=queryset.db)
-            if estimate > self.EXACT_UP_TO:
-                return estimate
-        return queryset.count_up_to(self.EXACT_UP_TO)
-
-
-def _estimated_rows(table: str, *, using: str) -> int:
-    """PostgreSQL's estimate of the rows in `table`; -1 before its first ANALYZE."""
-    with connections[using].cursor() as cursor:
-        cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [table])
-        row = cursor.fetchone()
-    return int(row[0]) if row else -1
+__all__ = ["EstimatedCountPaginator", "InvitationAdmin", "SuppressionAdmin"]
+# What each of the change page's buttons does, to which statuses (as the actions do).
+RESENDABLE, RETRYABLE, REVOCABLE = (
+    [Status.SENT],
+    [Status.FAILED],
+    [Status.PENDING, Status.SENT, Status.FAILED],
+)
 
 
 @admin.register(Invitation)
@@ -72,21 +31,12 @@ class InvitationAdmin(admin.ModelAdmin):
     # A million rows: no count of the whole table (twice) and no date list over every row.
     paginator = EstimatedCountPaginator
     show_full_result_count = False
-    list_display = [
-        "email",
-        "sender",
-        "status",
-        "sent",
-        "delivered",
-        "reminded",
-        "attempts",
-        "last_error",
-        "accepted",
-        "created",
-    ]
+    # What tells rows apart, narrow enough for 1,280 px beside the filters; the rest is on the
+    # change page.
+    list_display = ["email", "status", "sender", "sent", "created"]
     list_filter = [
         StatusFilter,
-        "sender",
+        SenderFilter,
         "created",
         "sent",
         ("reminded", admin.EmptyFieldListFilter),
@@ -96,21 +46,59 @@ class InvitationAdmin(admin.ModelAdmin):
     # both answered from an index; a substring search would read every row.
     search_fields = ["email__startswith", "message_id__exact"]
     search_help_text = _("The start of an address (any case), or a provider's message id.")
+    add_fieldsets = [(None, {"fields": ["email", "groups", "language"]})]  # what one can type
+    fieldsets = [
+        (None, {"fields": ["email", "status", "last_error", "sender", "groups", "language"]}),
+        (
+            _("Dates"),
+            {"fields": ["created", "sent", "link_expires", "delivered", "reminded", "accepted", "ended"]},
+        ),
+        (
+            _("Delivery"),
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "attempts",
+                    "message_id",
+                    "next_attempt_at",
+                    "published_at",
+                    "claimed_at",
+                    "claimed_by",
+                ],
+            },
+        ),
+    ]
     readonly_fields = [
-        "sender", "status", "created", "sent", "delivered", "reminded", "message_id", "accepted", "attempts",
-        "last_error", "ended", "next_attempt_at", "published_at", "claimed_at", "claimed_by",
+        "sender", "status", "created", "sent", "link_expires", "delivered", "reminded", "message_id",
+        "accepted", "attempts", "last_error", "ended", "next_attempt_at", "published_at", "claimed_at",
+        "claimed_by",
     ]  # fmt: skip
     actions = ["resend", "retry_now", "revoke"]
+
+    class Media:
+        css = {"all": ["invitations/admin.css"]}  # the change page's buttons as object tools
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        view = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/resend/", view(self.resend_view), name="{}_{}_resend".format(*info)),
+            path("<path:object_id>/retry/", view(self.retry_view), name="{}_{}_retry".format(*info)),
+            path("<path:object_id>/revoke/", view(self.revoke_view), name="{}_{}_revoke".format(*info)),
+            *super().get_urls(),
+        ]
 
     def changelist_view(self, request, extra_context=None):
         if request.method == "GET" and app_settings.OVERRIDE_RECIPIENTS:  # once, not again after an action
             override = ", ".join(app_settings.OVERRIDE_RECIPIENTS)
             text = gettext("Staging: every invitation mail goes to %(override)s, not to the address invited.")
-            self.message_user(
-                request, text % {"override": override},
-                messages.WARNING,
-            )  # fmt: skip
+            self.message_user(request, text % {"override": override}, messages.WARNING)
         return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        invitation = self.get_object(request, unquote(object_id))
+        extra_context = {**(extra_context or {}), "invitation_buttons": self._buttons(request, invitation)}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_search_results(self, request, queryset, search_term):
         """search_fields' lookups, plus the lowercase term: addresses are mostly stored in lower
@@ -121,17 +109,26 @@ class InvitationAdmin(admin.ModelAdmin):
         address = Q(email__startswith=term) | Q(email__startswith=term.lower())
         return queryset.filter(address | Q(message_id=term)), False
 
+    def get_fieldsets(self, request, obj=None):
+        return self.add_fieldsets if obj is None else self.fieldsets
+
     def get_readonly_fields(self, request, obj=None):
-        # The address of an existing invitation is history; invite again instead. Its groups
-        # may change until it is accepted or ends.
+        # Added: only what one types. Changed: the address is history (invite again instead); the
+        # groups may change until the invitation is accepted or ends.
         if obj is None:
-            return self.readonly_fields
-        return [
-            *self.readonly_fields,
-            "email",
-            "language",
-            *([] if obj.status in Status.open() else ["groups"]),
-        ]
+            return []
+        return [*self.readonly_fields, "email", "language"]
+
+    def has_change_permission(self, request, obj=None):
+        # An accepted or ended invitation has nothing left to edit: Django's read-only view of it,
+        # without Save buttons. The actions and buttons ask for the permission on the model.
+        if obj is not None and obj.status not in Status.open():
+            return False
+        return super().has_change_permission(request, obj)
+
+    @admin.display(description=_("link expires"))
+    def link_expires(self, obj):
+        return formats.localize(timezone.localtime(obj.expires)) if obj.expires else None
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
@@ -144,14 +141,14 @@ class InvitationAdmin(admin.ModelAdmin):
 
     def save_form(self, request, form, change):
         if change:
-            # Every field of an existing invitation is read-only, and InvitationForm.save()
-            # refuses commit=False: there is nothing to save.
+            # Only the groups of an open invitation may change (save_related), and
+            # InvitationForm.save() refuses commit=False: there is nothing else to save.
             return form.instance
         return form.save()  # creates the row and queues it on commit
 
     def save_model(self, request, obj, form, change):
-        # Added: InvitationForm.save() created it. Changed: nothing is editable, and a full-row
-        # save could overwrite what a worker stamped on the row meanwhile.
+        # Added: InvitationForm.save() created it. Changed: nothing else is editable, and a
+        # full-row save could overwrite what a worker stamped on the row meanwhile.
         pass
 
     def save_related(self, request, form, formsets, change):
@@ -161,19 +158,86 @@ class InvitationAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Resend with a fresh key (sent or expired)"), permissions=["change"])
     def resend(self, request, queryset):
-        changed = services.invitations_requeue(ids=_ids(queryset), statuses=[Status.SENT])
+        changed = services.invitations_requeue(ids=_ids(queryset), statuses=RESENDABLE)
         self._report(request, queryset, changed, gettext("queued again"), suppressed=_suppressed(queryset))
 
     @admin.action(description=_("Retry now (failed)"), permissions=["change"])
     def retry_now(self, request, queryset):
-        changed = services.invitations_requeue(ids=_ids(queryset), statuses=[Status.FAILED])
+        changed = services.invitations_requeue(ids=_ids(queryset), statuses=RETRYABLE)
         self._report(
             request, queryset, changed, gettext("queued for a retry"), suppressed=_suppressed(queryset)
         )
 
-    @admin.action(description=_("Revoke"), permissions=["change"])
+    @admin.action(description=_("Revoke…"), permissions=["change"])
     def revoke(self, request, queryset):
+        """Asks first, as Django's delete_selected does; the confirmation posts back with "post"."""
+        if request.POST.get("post") != "yes":
+            return self._revoke_confirmation(request, queryset, cancel_url=request.get_full_path())
         self._report(request, queryset, services.invitations_revoke(ids=_ids(queryset)), gettext("revoked"))
+        return None
+
+    def resend_view(self, request, object_id):
+        return self._object_action(request, object_id, self.resend)
+
+    def retry_view(self, request, object_id):
+        return self._object_action(request, object_id, self.retry_now)
+
+    def revoke_view(self, request, object_id):
+        invitation, change_url = self._acted_on(request, object_id)
+        if request.method == "POST":
+            return self._object_action(request, object_id, self.revoke)
+        return self._revoke_confirmation(
+            request, Invitation.objects.filter(pk=invitation.pk), cancel_url=change_url, single=True
+        )
+
+    def _object_action(self, request, object_id, action):
+        """A change page's button: the action on that one invitation, then back to its page."""
+        invitation, change_url = self._acted_on(request, object_id)
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        action(request, Invitation.objects.filter(pk=invitation.pk))
+        return HttpResponseRedirect(change_url)
+
+    def _acted_on(self, request, object_id) -> tuple[Invitation, str]:
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        invitation = self.get_object(request, unquote(object_id))
+        if invitation is None:
+            raise Http404(gettext("No such invitation."))
+        return invitation, reverse("admin:invitations_invitation_change", args=[invitation.pk])
+
+    def _revoke_confirmation(self, request, queryset, *, cancel_url: str, single: bool = False):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("Revoke invitations?"),
+            "opts": self.opts,
+            "invitations": queryset.filter(status__in=REVOCABLE),
+            "skipped": queryset.exclude(status__in=REVOCABLE).count(),
+            "selected": [] if single else _ids(queryset),
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "cancel_url": cancel_url,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/invitations/invitation/revoke_confirmation.html", context)
+
+    def _buttons(self, request, invitation) -> list[dict]:
+        """The change page's Resend, Retry and Revoke, where the status and permission allow."""
+        if invitation is None or not self.has_change_permission(request):
+            return []
+        buttons = [
+            ("resend", gettext("Resend"), RESENDABLE, False),
+            ("retry", gettext("Retry now"), RETRYABLE, False),
+            ("revoke", gettext("Revoke…"), REVOCABLE, True),
+        ]
+        return [
+            {
+                "label": label,
+                "confirm": confirm,
+                "url": reverse(f"admin:invitations_invitation_{name}", args=[invitation.pk]),
+            }
+            for name, label, statuses, confirm in buttons
+            if invitation.status in statuses
+        ]
 
     def _report(self, request, queryset, changed: int, verb: str, *, suppressed: int = 0) -> None:
         skipped = queryset.count() - changed - suppressed

@@ -61,6 +61,7 @@ STRINGS = {
     "FEEDBACK_ID",
     "SITE_NAME",
     "METRICS_TOKEN",
+    "ACCEPT_REDIRECT_URL",
 }
 
 
@@ -131,6 +132,8 @@ def _wrong_value(key: str, value) -> list[Error]:
             import_string(value)
         except ImportError as error:
             problem = f"cannot be imported ({error})"
+    elif key == "ACCEPT_REDIRECT_URL" and not value.strip():
+        problem = "must be a URL or a URL name"
     elif key in ("CHANNEL", "WEBSOCKET_PATH") and not value.strip("/"):
         problem = "must not be empty"
     elif key == "OVERRIDE_RECIPIENTS" and (invalid := [item for item in value if not _is_address(item)]):

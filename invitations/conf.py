@@ -82,6 +82,9 @@ DEFAULTS: dict[str, object] = {
     "REMIND_AFTER_DAYS": 3,
     # The bearer token a scrape of /metrics must present; None: /metrics answers 404.
     "METRICS_TOKEN": None,
+    # Where the invitee lands after signing up or accepting with an existing account: a URL or
+    # a URL name (as LOGIN_REDIRECT_URL); the welcome travels there as a message.
+    "ACCEPT_REDIRECT_URL": "/",
 }
 # Seconds allowed for one attempt of the mail backend when the host's mailer names none.
 DEFAULT_MAIL_TIMEOUT = 10.0

@@ -1,6 +1,5 @@
 import csv
 import io
-import re
 from collections.abc import Iterable, Iterator
 
 from django import forms
@@ -11,7 +10,7 @@ from django.contrib.auth.models import Group
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
-from invitations import services
+from invitations import bulk, services
 from invitations.models import Invitation
 from invitations.services import BulkResult
 
@@ -209,7 +208,7 @@ class BulkInvitationForm(InviteeLanguage, GrantableGroups, forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        pasted = re.split(r"[\s,;]+", cleaned.get("addresses", ""))
+        pasted = bulk.split_addresses(cleaned.get("addresses", ""))
         emails = [email for email in [*pasted, *cleaned.get("csv_file", [])] if email.strip()]
         if not emails and not self.errors:
             raise forms.ValidationError(_("Paste some addresses or choose a CSV file."), code="empty")

@@ -10,7 +10,6 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
-from django.utils import formats, timezone
 from django.utils.crypto import constant_time_compare
 
 from invitations.models import Invitation
@@ -81,15 +80,17 @@ def board_viewer_allowed(*, user_pk, session_key: str | None) -> bool:
 
 def invitation_payload(invitation: Invitation) -> dict:
     """What a row of the board shows, as JSON."""
-    sent = invitation.sent and formats.date_format(timezone.localtime(invitation.sent), "DATETIME_FORMAT")
     return {
         "id": invitation.pk,
         "email": invitation.email,
         "status": invitation.status,
+        "state": invitation.state,  # "expired" for a sent one whose link expired, as the board says
         "status_label": invitation.status_label(),
-        "sent": sent,
+        "reason": invitation.reason,
+        "sent": invitation.sent and invitation.sent.isoformat(),  # the page formats it as it does its own
         "attempts": invitation.attempts,
         "sender": str(invitation.sender) if invitation.sender else None,
+        "sender_id": invitation.sender_id,
     }
 
 

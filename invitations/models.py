@@ -16,6 +16,8 @@ from invitations.conf import app_settings
 from invitations.outbox import InvitationQuerySet, new_nonce
 from invitations.queries import OPEN
 
+EXPIRED = "expired"  # a state of the board and the admin's filter, not a stored status
+
 
 def key_digest(key: str) -> str:
     """What the database keeps of an accept link's key. Keys carry 256 random bits, so a
@@ -110,6 +112,10 @@ class Invitation(models.Model):
             # The admin's status filters (newest first), the counts by status of /healthz and
             # /metrics, and the oldest pending invitation: each reads only its status's entries.
             models.Index(fields=["status", "-created", "-id"], name="invitation_status_recent_idx"),
+            # The board's sender and status filters together, newest first: the planner takes the
+            # two as independent and would read the whole recent index for a pair that matches
+            # nothing (163 ms at 200,000 rows; 0.1 ms with this index).
+            models.Index(fields=["sender", "status", "-created", "-id"], name="invitation_sender_status_idx"),
             # Expired or still open (a range on `sent`), and /metrics' recent send latency.
             models.Index(fields=["sent"], name="invitation_sent_idx"),
             # The sweep looks for pending invitations whose wake-up was never published or is old.
@@ -137,12 +143,31 @@ class Invitation(models.Model):
     def __str__(self) -> str:
         return f"{self.email} ({self.get_status_display()})"
 
+    @property
+    def state(self) -> str:
+        """The status as the staff board tells it apart: "expired" for a sent invitation whose
+        link expired unused, else the stored status."""
+        return EXPIRED if self.sent is not None and self.is_expired() else self.status
+
     def status_label(self) -> str:
-        """The status as the staff board shows it: "sent, delivered" once the provider said so."""
+        """The state as the staff board shows it: "sent, delivered" once the provider said so,
+        "expired" once the link has."""
+        if self.state == EXPIRED:
+            return gettext("expired")
         label = self.get_status_display()
         if self.delivered and self.status == self.Status.SENT:
             return gettext("%(status)s, delivered") % {"status": label}
         return label
+
+    @property
+    def reason(self) -> str:
+        """Why it ended without an acceptance, for the board: the server's or the provider's
+        words on a failed, bounced or complained one; "" for the others."""
+        if self.status == self.Status.OPTED_OUT:
+            return self.last_error or gettext("The invitee asked not to be invited.")
+        if self.status in (self.Status.FAILED, self.Status.BOUNCED, self.Status.COMPLAINED):
+            return self.last_error
+        return ""
 
     @property
     def sender_name(self) -> str:

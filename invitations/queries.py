@@ -42,6 +42,27 @@ class InvitationQueries(models.QuerySet):
         """Sent invitations whose link still works (no NOT IN over the table: one range)."""
         return self.filter(status=self.model.Status.SENT, sent__gt=expiry_cutoff(now))
 
+    def address_starts(self, term: str) -> "InvitationQueries":
+        """Invitations whose address starts with `term`, as typed or lowercased (addresses are
+        mostly stored in lower case), each a LIKE 'term%' that the email prefix index answers; a
+        case-insensitive LIKE (UPPER(email)) could use no index."""
+        term = term.strip()
+        return self.filter(models.Q(email__startswith=term) | models.Q(email__startswith=term.lower()))
+
+    def sender_ids(self) -> list[int]:
+        """The ids of the users who sent invitations, one probe of the (sender, created) index per
+        sender (a "loose index scan"): SELECT DISTINCT would read an entry per invitation."""
+        table = connections[self.db].ops.quote_name(self.model._meta.db_table)
+        column = connections[self.db].ops.quote_name(self.model._meta.get_field("sender").column)
+        sql = (
+            f"WITH RECURSIVE senders(id) AS (SELECT MIN({column}) FROM {table} UNION ALL "  # noqa: S608
+            f"SELECT (SELECT MIN({column}) FROM {table} WHERE {column} > senders.id) FROM senders "
+            "WHERE senders.id IS NOT NULL) SELECT id FROM senders WHERE id IS NOT NULL"
+        )
+        with connections[self.db].cursor() as cursor:
+            cursor.execute(sql)
+            return [row[0] for row in cursor.fetchall()]
+
     def ended_before(self, cutoff: datetime) -> "InvitationQueries":
         """Invitations that ended before `cutoff`: closed then, or sent with a link that had
         expired by then."""

@@ -31,6 +31,7 @@ class BulkResult(StrEnum):
 
     QUEUED = "queued"
     ALREADY_INVITED = "already invited"
+    DUPLICATE = "duplicate"  # earlier in the same list: invited (or refused) once, there
     INVALID = "invalid"
     SUPPRESSED = "suppressed"  # it hard-bounced, complained or opted out: see suppression_notes()
     RATE_LIMITED = "over the rate limit"
@@ -44,6 +45,7 @@ class BulkResult(StrEnum):
 RESULT_LABELS = {
     BulkResult.QUEUED: _("queued"),
     BulkResult.ALREADY_INVITED: _("already invited"),
+    BulkResult.DUPLICATE: _("duplicate in this list"),
     BulkResult.INVALID: _("invalid"),
     BulkResult.SUPPRESSED: _("suppressed"),
     BulkResult.RATE_LIMITED: _("over the rate limit"),
@@ -111,9 +113,11 @@ def invitations_screen(*, emails: list[str], sender: AbstractBaseUser | None) ->
     taken = Invitation.objects.open_addresses(wanted)
     suppressed = set(suppression_notes(emails=wanted))
     quota = rate_quota(sender=sender)
-    results, queued = [], 0
+    results, queued, seen = [], 0, set()
     for email in wanted:
-        if not _is_valid_email(email):
+        if email.lower() in seen:
+            result = BulkResult.DUPLICATE
+        elif not _is_valid_email(email):
             result = BulkResult.INVALID
         elif email.lower() in taken:
             result = BulkResult.ALREADY_INVITED
@@ -122,9 +126,9 @@ def invitations_screen(*, emails: list[str], sender: AbstractBaseUser | None) ->
         elif quota is not None and queued >= quota:
             result = BulkResult.RATE_LIMITED
         else:
-            taken.add(email.lower())
             queued += 1
             result = BulkResult.QUEUED
+        seen.add(email.lower())
         results.append((email, result))
     return results
 

@@ -3,9 +3,7 @@ import sys
 
 from django.contrib import messages
 from django.contrib.auth import login
-from django.contrib.auth.decorators import login_required, permission_required
 from django.contrib.auth.views import redirect_to_login
-from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -16,77 +14,12 @@ from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from invitations import acceptance, health, keys, metrics, services
 from invitations.conf import app_settings, site_name
-from invitations.forms import BulkInvitationForm, InvitationForm, accept_form_class
+from invitations.forms import accept_form_class
 from invitations.models import Invitation
-
-RECENT = 50
-can_invite = permission_required("invitations.add_invitation", raise_exception=True)
-
-
-def _board(request: HttpRequest, status: int = 200, **context) -> HttpResponse:
-    context = {
-        "form": InvitationForm(sender=request.user),
-        "bulk_form": BulkInvitationForm(sender=request.user),
-        "invitations": Invitation.objects.select_related("sender")[:RECENT],
-        "live_path": "/" + app_settings.WEBSOCKET_PATH.lstrip("/"),
-        "provider_pause": health.provider_pause(),
-        "override_recipients": app_settings.OVERRIDE_RECIPIENTS,
-        **context,
-    }
-    return render(request, "invitations/list.html", context, status=status)
-
-
-@login_required
-@can_invite
-@require_GET
-def invitation_list(request: HttpRequest) -> HttpResponse:
-    return _board(request)
-
-
-@login_required
-@can_invite
-@require_POST
-def invitation_bulk(request: HttpRequest) -> HttpResponse:
-    form = BulkInvitationForm(request.POST, request.FILES, sender=request.user)
-    if not form.is_valid():
-        return _board(request, status=400, bulk_form=form)
-    data = form.cleaned_data
-    results = services.invitations_create_many(
-        emails=data["emails"], sender=request.user, groups=data["groups"], language=data["language"]
-    )
-    queued = sum(result == services.BulkResult.QUEUED for _, result in results)
-    text = gettext("%(queued)d of %(count)d invitation(s) queued for sending.")
-    messages.success(request, text % {"queued": queued, "count": len(results)})
-    notes = services.suppression_notes(emails=[email for email, _ in results])
-    rows = [(email, notes.get(email.lower(), result.label)) for email, result in results]  # "bounced on …"
-    return _board(request, bulk_results=rows)
-
-
-@login_required
-@can_invite
-@require_http_methods(["GET", "POST"])
-def invitation_new(request: HttpRequest) -> HttpResponse:
-    if request.method == "GET":
-        return render(request, "invitations/new.html", {"form": InvitationForm(sender=request.user)})
-    form = InvitationForm(request.POST, sender=request.user)
-    if form.is_valid():
-        try:
-            invitation = form.save()
-        except IntegrityError:  # the same address submitted twice at once
-            form.add_error("email", gettext("This address already has an open invitation."))
-        except services.InvitationRefused:  # the sender's concurrent request took the last of the hour
-            form = InvitationForm(request.POST, sender=request.user)
-            form.is_valid()  # now says why
-        else:
-            messages.success(
-                request, gettext("Invitation to %(email)s queued for sending.") % {"email": invitation.email}
-            )
-            return redirect("invitations:list")
-    return _board(request, status=400, form=form)
 
 
 @never_cache
@@ -135,7 +68,9 @@ def _accept(request: HttpRequest, invitation: Invitation) -> HttpResponse:
                 return render(request, "invitations/gone.html", {"reason": "accepted"}, status=410)
             acceptance.accept_link_forget(request.session)
             login(request, user)
-            return redirect("invitations:welcome")
+            text = gettext("Welcome, %(username)s! Your account is ready and you are logged in.")
+            messages.success(request, text % {"username": user.get_username()})
+            return redirect(app_settings.ACCEPT_REDIRECT_URL)
     context = {"form": form, "invitation": invitation, "site_name": site_name()}
     return render(request, "invitations/accept.html", context)
 
@@ -160,7 +95,7 @@ def _accept_as(request: HttpRequest, invitation: Invitation, account) -> HttpRes
         messages.success(
             request, gettext("You accepted the invitation to join %(site)s.") % {"site": site_name()}
         )
-        return redirect("invitations:welcome")
+        return redirect(app_settings.ACCEPT_REDIRECT_URL)
     return render(request, "invitations/accept_account.html", {**context, "state": "accept"})
 
 
@@ -181,9 +116,10 @@ def invitation_opt_out(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "invitations/opt_out.html", context)
 
 
-@login_required
 def welcome(request: HttpRequest) -> HttpResponse:
-    return render(request, "invitations/welcome.html")
+    """The page that once greeted a new account, kept for links to it: the greeting is now a
+    message on the host's landing page (INVITATIONS["ACCEPT_REDIRECT_URL"])."""
+    return redirect(app_settings.ACCEPT_REDIRECT_URL)
 
 
 @never_cache

@@ -28,7 +28,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "myproject.admin_site.SiteAdminConfig",  # django.contrib.admin, headed with the site's name
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -106,7 +106,9 @@ AUTH_PASSWORD_VALIDATORS = [
     for name in ("UserAttributeSimilarity", "MinimumLength", "CommonPassword", "NumericPassword")
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "invitations:list"
+# The home page sends staff who may invite on to the board and shows anyone else their account:
+# a login never ends on a 403. Logging out shows registration/logged_out.html (the site's own).
+LOGIN_REDIRECT_URL = "home"
 
 # Failed logins (the site's and the admin's) are throttled by django-axes, counted in the
 # database so that every web process sees them: after LOGIN_FAILURE_LIMIT failures within
@@ -193,9 +195,11 @@ INVITATION_SETTINGS = {
     "FEEDBACK_ID": env.str,
     "SITE_NAME": env.str,
     "REMIND_AFTER_DAYS": env.int,
+    "ACCEPT_REDIRECT_URL": env.str,
 }
 INVITATIONS = {
-    "SITE_URL": env.str("SITE_URL", default="http://127.0.0.1:8000"),
+    # Unset, the links in mails point at this machine's web process, on its PORT (make run's).
+    "SITE_URL": env.str("SITE_URL", default=f"http://127.0.0.1:{env.int('PORT', default=8000)}"),
     "REDIS_URL": REDIS_URL,
     "CHANNEL": INVITATION_CHANNEL,
     "WORKER_CONN_MAX_AGE": env.int("WORKER_CONN_MAX_AGE", default=600),

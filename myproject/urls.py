@@ -1,13 +1,13 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from django.views.generic import RedirectView
 
 from invitations.views import healthz, metrics_view
+from myproject.views import home
 
 handler500 = "invitations.views.server_error"  # a database outage is a clear 503
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="invitations:list", permanent=False)),
+    path("", home, name="home"),
     path("invites/", include("invitations.urls")),
     path("anymail/", include("invitations.tracking_urls")),
     # Log in and out only: no password reset, whose anonymous POST sends a mail from inside the

@@ -50,11 +50,13 @@ def test_signing_up_creates_the_user_and_logs_them_in(client, sent_invitation, d
     response = sign_up(client, key)
 
     assert response.status_code == 302
-    assert response["Location"] == "/invites/welcome/"
+    assert response["Location"] == "/"  # INVITATIONS["ACCEPT_REDIRECT_URL"]: the site's home
     user = django_user_model.objects.get(username="ada")
     assert user.email == "ada@example.com"
     assert user.check_password(PASSWORD)
-    assert "Welcome, ada!" in client.get("/invites/welcome/").content.decode()
+    home = client.get("/")
+    assert home.status_code == 200  # never a 403 for someone who just joined
+    assert "Welcome, ada! Your account is ready and you are logged in." in home.content.decode()
     accepted = Invitation.objects.get(pk=invitation.pk)
     assert accepted.status == Status.ACCEPTED
     assert accepted.accepted is not None
@@ -153,7 +155,7 @@ def test_the_link_leaves_its_key_in_the_session_and_the_sign_up_goes_on_without_
     assert key not in form_page.content.decode()  # nor in any URL it links to or posts to
     assert_unchanged(invitation, django_user_model)  # a GET never consumes the invitation
     data = {"username": "ada", "password1": PASSWORD, "password2": PASSWORD}
-    assert client.post("/invites/accept/set/", data)["Location"] == "/invites/welcome/"
+    assert client.post("/invites/accept/set/", data)["Location"] == "/"
     assert Invitation.objects.get(pk=invitation.pk).status == Status.ACCEPTED
     assert client.get("/invites/accept/set/").status_code == 404  # the session forgot the key
 
@@ -163,3 +165,11 @@ def test_the_keyless_page_in_a_browser_that_followed_no_link_says_to_follow_it(c
 
     assert response.status_code == 404
     assert "Open the link in your invitation e-mail" in response.content.decode()
+
+
+def test_the_invitee_lands_where_the_host_wants(client, sent_invitation, settings):
+    settings.INVITATIONS = {**settings.INVITATIONS, "ACCEPT_REDIRECT_URL": "login"}  # a URL name
+    _, key = sent_invitation
+
+    assert sign_up(client, key)["Location"] == "/accounts/login/"
+    assert client.get("/invites/welcome/")["Location"] == "/accounts/login/"  # an old link to the welcome

@@ -82,7 +82,7 @@ def test_logged_in_as_that_user_one_post_accepts_and_adds_the_groups(client, inv
     assert_unchanged(invitation, django_user_model)
     response = client.post(ACCEPT_PAGE, follow=True)
 
-    assert response.redirect_chain == [("/invites/welcome/", 302)]
+    assert response.redirect_chain == [("/", 302)]
     assert "You accepted the invitation to join 127.0.0.1." in response.content.decode()
     row = Invitation.objects.get(pk=invitation.pk)
     assert (row.status, row.accepted is not None) == (Status.ACCEPTED, True)

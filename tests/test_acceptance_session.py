@@ -65,8 +65,8 @@ def test_an_invitee_who_signs_up_keeps_a_session_of_the_usual_age(client, sent_i
     follow(client, key)
 
     data = {"username": "ada", "password1": PASSWORD, "password2": PASSWORD}
-    assert client.post("/invites/accept/set/", data)["Location"] == "/invites/welcome/"
+    assert client.post("/invites/accept/set/", data)["Location"] == "/"
 
     assert Invitation.objects.get(pk=invitation.pk).status == Invitation.Status.ACCEPTED
     assert client.session.get_expiry_age() == settings.SESSION_COOKIE_AGE
-    assert client.get("/invites/welcome/").status_code == 200
+    assert client.get("/").status_code == 200

@@ -31,14 +31,15 @@ def listed(response) -> set[str]:
     return {invitation.email for invitation in response.context["cl"].result_list}
 
 
-def test_changelist_shows_status_and_last_error(admin_client, rows):
+def test_changelist_shows_status_and_the_change_page_last_error(admin_client, rows):
     response = admin_client.get(CHANGELIST)
 
     assert response.status_code == 200
     page = response.content.decode()
     assert listed(response) == {row.email for row in rows.values()}
     assert '<td class="field-status">failed</td>' in page
-    assert '<td class="field-last_error">SMTP 550 no such user</td>' in page
+    change_page = admin_client.get(f"{CHANGELIST}{rows['failed'].pk}/change/").content.decode()
+    assert '<div class="readonly">SMTP 550 no such user</div>' in change_page
 
 
 @pytest.mark.parametrize(
@@ -65,10 +66,9 @@ def act(admin_client, published, django_capture_on_commit_callbacks):
     """Run an admin action on some rows, commit, and return the messages the admin shows."""
 
     def act(action: str, *invitations: Invitation) -> list[str]:
+        data = {"action": action, "_selected_action": [i.pk for i in invitations], "post": "yes"}
         with django_capture_on_commit_callbacks() as on_commit:
-            response = admin_client.post(
-                CHANGELIST, {"action": action, "_selected_action": [i.pk for i in invitations]}, follow=True
-            )
+            response = admin_client.post(CHANGELIST, data, follow=True)
         assert published() == []  # nothing is queued before the transaction commits
         for callback in on_commit:
             callback()
@@ -142,12 +142,22 @@ def test_admin_add_form_refuses_an_address_already_invited(admin_client, rows):
     assert Invitation.objects.filter(email__iexact="pending@example.com").count() == 1
 
 
-def test_saving_an_existing_invitation_changes_nothing(admin_client, rows):
+def test_saving_an_existing_invitation_changes_only_its_groups(admin_client, rows):
+    pending = rows["pending"]
+
+    response = admin_client.post(f"{CHANGELIST}{pending.pk}/change/", {"email": "other@example.com"})
+
+    assert response.status_code == 302
+    row = Invitation.objects.get(pk=pending.pk)
+    assert (row.email, row.status) == (pending.email, Status.PENDING)
+
+
+def test_an_ended_invitation_cannot_be_saved_at_all(admin_client, rows):
     failed = rows["failed"]
 
     response = admin_client.post(f"{CHANGELIST}{failed.pk}/change/", {"email": "other@example.com"})
 
-    assert response.status_code == 302
+    assert response.status_code == 403  # its page is Django's read-only view
     row = Invitation.objects.get(pk=failed.pk)
     assert (row.email, row.status, row.last_error) == (failed.email, Status.FAILED, failed.last_error)
 

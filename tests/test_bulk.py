@@ -32,7 +32,7 @@ def test_bulk_reports_a_result_per_address(staff, channel_layer, django_capture_
         ("new@example.com", Result.QUEUED),
         ("taken@example.com", Result.ALREADY_INVITED),
         ("not-an-address", Result.INVALID),
-        ("new@example.com", Result.ALREADY_INVITED),
+        ("new@example.com", Result.DUPLICATE),
     ]
     new = Invitation.objects.get(email="new@example.com")
     assert new.sender == staff
@@ -104,7 +104,7 @@ def test_bulk_invites_one_mailbox_written_two_ways_once(staff):
 
     assert results == [
         ("user@xn--bcher-kva.example", Result.QUEUED),
-        ("user@xn--bcher-kva.example", Result.ALREADY_INVITED),
+        ("user@xn--bcher-kva.example", Result.DUPLICATE),
     ]
 
 
@@ -114,12 +114,13 @@ def test_bulk_form_needs_some_addresses():
     assert form.has_error("__all__", code="empty")
 
 
-def test_bulk_page_shows_each_result(staff_client, django_capture_on_commit_callbacks):
+def test_bulk_page_shows_each_result_after_a_redirect(staff_client, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         response = staff_client.post("/invites/bulk/", {"addresses": "a@example.com bad@@example"})
 
-    page = response.content.decode()
-    assert response.status_code == 200
+    assert response.status_code == 302
+    assert response["Location"] == "/invites/bulk/"
+    page = staff_client.get(response["Location"]).content.decode()
     assert "1 of 2 invitation(s) queued for sending." in page
     assert "bad@@example" in page
     assert "invalid" in page
@@ -153,7 +154,7 @@ def test_import_command_queues_the_csv_rows(tmp_path, staff):
 
     assert Invitation.objects.get().email == "ada@example.com"
     assert "1 queued" in out.getvalue()
-    assert "1 already invited" in out.getvalue()
+    assert "1 duplicate" in out.getvalue()
     assert "1 invalid" in out.getvalue()
 
 

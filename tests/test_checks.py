@@ -67,6 +67,8 @@ def test_manage_py_check_fails_on_a_typo(settings):
         ("SITE_NAME", 5, "invitations.E003"),
         ("REMIND_AFTER_DAYS", -1, "invitations.E004"),
         ("REMIND_AFTER_DAYS", "3", "invitations.E003"),
+        ("ACCEPT_REDIRECT_URL", 5, "invitations.E003"),
+        ("ACCEPT_REDIRECT_URL", " ", "invitations.E004"),
     ],
 )
 def test_wrong_types_and_values_are_errors(settings, key, value, error_id):

@@ -76,7 +76,9 @@ def test_a_superuser_may_grant_any_group(client, admin_user, admins):
 
 def test_bulk_gives_every_invitation_the_groups(staff_client, editors):
     response = staff_client.post(
-        "/invites/bulk/", {"addresses": "ada@example.com, bob@example.com", "groups": [editors.pk]}
+        "/invites/bulk/",
+        {"addresses": "ada@example.com, bob@example.com", "groups": [editors.pk]},
+        follow=True,
     )
 
     assert response.status_code == 200

@@ -82,3 +82,30 @@ def test_the_recent_send_latency_reads_a_range_of_sent_times(table):
 
 def test_the_sweep_finds_unpublished_pending_rows_from_an_index(table):
     assert not reads_every_row(Invitation.objects.forgotten(timezone.now()).order_by())
+
+
+def board_query(**filters):
+    from invitations import board
+
+    query = board.BoardQuery(**filters)
+    rows = board.board_rows(query)
+    if query.before:
+        rows = board._past(rows, query.before, newer=False)
+    return rows.order_by("-created", "-id")[:51]
+
+
+def test_the_boards_pages_and_filters_read_from_indexes(table, staff):
+    from invitations.board import Cursor
+
+    Invitation.objects.filter(pk__in=Invitation.objects.order_by("id").values("pk")[:100]).update(
+        sender=staff
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE invitations_invitation")
+    second_page = Cursor.of(Invitation.objects.all()[50])
+
+    assert not reads_every_row(board_query(before=second_page))
+    assert not reads_every_row(board_query(status="expired", before=second_page))
+    assert not reads_every_row(board_query(status=Status.PENDING, sender=staff.pk))
+    if connection.vendor == "postgresql":  # SQLite's LIKE uses no index (see above)
+        assert not reads_every_row(board_query(search="person432"))

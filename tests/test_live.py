@@ -50,10 +50,13 @@ def test_staff_socket_receives_state_changes(staff):
             "id": invitation.pk,
             "email": "ada@example.com",
             "status": "pending",
+            "state": "pending",
             "status_label": "pending",
+            "reason": "",
             "sent": None,
             "attempts": 0,
             "sender": "grace",
+            "sender_id": staff.pk,
         }
     ]
 

@@ -26,7 +26,7 @@ def opted_out(sent_invitation):
 
 def test_the_form_and_the_bulk_page_say_when_the_address_asked(opted_out, staff_client):
     form = InvitationForm({"email": "Ada@example.com"})
-    response = staff_client.post("/invites/bulk/", {"addresses": "ada@example.com"})
+    response = staff_client.post("/invites/bulk/", {"addresses": "ada@example.com"}, follow=True)
 
     assert form.errors["email"] == ["Ada@example.com asked not to be invited on 2026-11-30."]
     assert "asked not to be invited on 2026-11-30" in response.content.decode()

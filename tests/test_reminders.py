@@ -164,14 +164,17 @@ def test_a_resend_starts_over(sent_invitation, published, mailoutbox, django_cap
 
 def test_the_admin_shows_and_filters_the_reminded_time(admin_client):
     now = timezone.now()
-    Invitation.objects.create(email="reminded@example.com", status=Status.SENT, sent=now, reminded=now)
+    reminded = Invitation.objects.create(
+        email="reminded@example.com", status=Status.SENT, sent=now, reminded=now
+    )
     Invitation.objects.create(email="not-yet@example.com", status=Status.SENT, sent=now)
 
     page = admin_client.get("/admin/invitations/invitation/?reminded__isnull=False").content.decode()
+    change_page = admin_client.get(f"/admin/invitations/invitation/{reminded.pk}/change/").content.decode()
 
-    assert '<th scope="col" class="sortable column-reminded">' in page
     assert "reminded@example.com" in page
     assert "not-yet@example.com" not in page
+    assert re.search(r"<label>Reminded:</label>\s*<div class=\"readonly\">(?!-<)", change_page)
 
 
 def test_under_a_send_rate_each_reminder_waits_for_its_turn(sent_invitation, mailoutbox):

@@ -28,8 +28,8 @@ def test_quoted_and_escaped_spellings_of_an_invited_mailbox_are_already_invited(
 
     assert results == [
         ("first@example.com", Result.QUEUED),
-        ("first@example.com", Result.ALREADY_INVITED),
-        ("first@example.com", Result.ALREADY_INVITED),
+        ("first@example.com", Result.DUPLICATE),
+        ("first@example.com", Result.DUPLICATE),
         ("fir.st@example.com", Result.QUEUED),
     ]
     assert sorted(Invitation.objects.values_list("email", flat=True)) == [

@@ -39,7 +39,7 @@ def test_the_form_says_the_address_complained(suppressed):
 
 def test_the_bulk_page_says_it_for_each_suppressed_address(staff_client, suppressed):
     response = staff_client.post(
-        "/invites/bulk/", {"addresses": "ada@example.com bob@example.com c@example.com"}
+        "/invites/bulk/", {"addresses": "ada@example.com bob@example.com c@example.com"}, follow=True
     )
 
     page = response.content.decode()

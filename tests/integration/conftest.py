@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.db import connection
 
+from tests.integration import chromium as browsers
 from tests.integration.smtp import start_smtp_server
 from tests.integration.stack import Browser, RedisServer, Stack, free_port
 from tests.redis_server import require_redis
@@ -94,6 +95,25 @@ def staff_browser(stack, django_user_model):
     browser = Browser(stack.base_url)
     browser.login("grace", STAFF_PASSWORD)
     return browser
+
+
+@pytest.fixture
+def member(django_user_model):
+    """A user who may log in but not invite (like an invitee after sign-up)."""
+    return django_user_model.objects.create_user("linus", "linus@example.com", STAFF_PASSWORD)
+
+
+@pytest.fixture
+def chromium(stack, staff):
+    """Chromium, with the web process up and the staff user saved.
+
+    Playwright's sync API keeps an event loop running in this thread, and Django refuses ORM
+    calls while one runs: request this fixture after every fixture that writes to the
+    database, and keep database work out of the test body.
+    """
+    stack.start_web()
+    with browsers.launch() as browser:
+        yield browser
 
 
 @pytest.fixture

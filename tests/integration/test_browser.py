@@ -2,24 +2,13 @@
 Playwright) against the real stack: daphne, one worker, Redis and an SMTP server."""
 
 import re
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import expect
 
+from tests.integration.chromium import PASSWORD, VIEWPORTS, check_screen, log_in, new_page
 from tests.integration.stack import ROOT
 
-CHROMIUM = Path("/usr/bin/chromium")
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-PASSWORD = "correct-horse-battery"  # the `staff` fixture's password
 SCREENSHOT = ROOT / "test-artifacts" / "status-board.png"
 # Resolves "accepted" if the server completes the WebSocket handshake, "refused" if it closes
 # the socket first (daphne answers 403 to a consumer that closes before accepting).
@@ -28,47 +17,6 @@ OPEN_BOARD_SOCKET = """() => new Promise((resolve) => {
   socket.onopen = () => { socket.close(); resolve("accepted"); };
   socket.onclose = () => resolve("refused");
 })"""
-
-
-@pytest.fixture
-def member(stack, django_user_model):
-    """A logged-in-able user who may not invite (like an invitee after sign-up)."""
-    return django_user_model.objects.create_user("linus", "linus@example.com", PASSWORD)
-
-
-@pytest.fixture
-def chromium(stack, staff):
-    """Chromium, with the web process up and the staff user saved.
-
-    Playwright's sync API keeps an event loop running in this thread, and Django refuses ORM
-    calls while one runs: request this fixture after every fixture that writes to the
-    database, and keep database work out of the test body.
-    """
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make {CHROMIUM}` (Playwright never downloads one)")
-    stack.start_web()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
-        yield browser
-        browser.close()
-
-
-def new_page(browser: Browser, base_url: str) -> Page:
-    """A page in a fresh context: its own cookies, as a separate person's browser."""
-    context = browser.new_context(base_url=base_url)
-    context.set_default_timeout(10_000)
-    return context.new_page()
-
-
-def log_in(browser: Browser, base_url: str, username: str) -> Page:
-    """A fresh browser that has logged in through the login form."""
-    page = new_page(browser, base_url)
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/invites/")  # where the login view sends everyone
-    return page
 
 
 def test_staff_sees_the_invitation_sent_live_and_the_invitee_signs_up_once(stack, smtp, chromium):
@@ -109,7 +57,11 @@ def test_staff_sees_the_invitation_sent_live_and_the_invitee_signs_up_once(stack
     invitee.get_by_label("Password confirmation:").fill(PASSWORD)
     invitee.get_by_role("button", name="Create my account").click()
 
-    expect(invitee.get_by_role("heading", name="Welcome, ada!")).to_be_visible()
+    expect(invitee.get_by_role("status")).to_have_text(
+        "Welcome, ada! Your account is ready and you are logged in."
+    )
+    assert invitee.url == stack.base_url + "/"  # the site's home, not a 403
+    expect(invitee.get_by_role("heading", name="Hello, ada")).to_be_visible()
     expect(invitee.locator("header")).to_contain_text("ada")
     expect(badge).to_have_text("accepted")  # the staff board follows along
     assert board.evaluate("window.__marker") == 1
@@ -127,11 +79,17 @@ def test_board_socket_admits_only_users_who_may_invite(stack, member, chromium):
     anonymous.goto("/accounts/login/")  # same origin, so only the missing login can refuse it
     assert anonymous.evaluate(OPEN_BOARD_SOCKET) == "refused"
 
-    without_permission = log_in(chromium, stack.base_url, "linus")
-    without_permission.goto("/invites/welcome/")
-    expect(without_permission.get_by_role("heading", name="Welcome, linus!")).to_be_visible()
+    without_permission = log_in(chromium, stack.base_url, "linus", landing="**/")
+    expect(without_permission.get_by_role("heading", name="Hello, linus")).to_be_visible()
     assert without_permission.evaluate(OPEN_BOARD_SOCKET) == "refused"
 
     staff = log_in(chromium, stack.base_url, "grace")
     expect(staff.locator(".live-state")).to_have_text("live")
     assert staff.evaluate(OPEN_BOARD_SOCKET) == "accepted"
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS.values(), ids=VIEWPORTS.keys())
+def test_login_page_fits_and_passes_axe(stack, chromium, viewport):
+    page = new_page(chromium, stack.base_url, viewport)
+    page.goto("/accounts/login/")
+    check_screen(page, "login")

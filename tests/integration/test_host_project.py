@@ -159,7 +159,8 @@ def test_a_host_project_on_django_5_2_invites_sends_and_signs_up(host_python, tm
             "/team/invitations/accept/set/", {"password1": PASSWORD, "password2": PASSWORD}
         )
         assert status == 200, page
-        assert "Welcome, ada@example.com!" in page
+        assert "Welcome, ada@example.com! Your account is ready and you are logged in." in page
+        assert "<h1>Host home</h1>" in page  # the host's "/", where ACCEPT_REDIRECT_URL leads
 
         accounts = manage(
             "shell",

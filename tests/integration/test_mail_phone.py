@@ -7,7 +7,7 @@ from playwright.sync_api import sync_playwright
 
 from invitations import keys, mail
 from invitations.models import Invitation
-from tests.integration.test_browser import CHROMIUM, LAUNCH_ARGS
+from tests.integration.chromium import CHROMIUM, LAUNCH_ARGS
 
 PHONE = {"width": 375, "height": 667}  # CSS pixels of a small phone
 

@@ -1,0 +1,2 @@
+"""The site with two URLs that fail on purpose, for the error pages' tests only; never in
+myproject: production has no URL that breaks on request."""
