@@ -110,7 +110,7 @@ def _grow(loaded: int, size: int, senders: list[int]) -> int:
 
 def pages() -> dict[str, str]:
     """Each page of the table in issue 28, by measure name."""
-    from invitations.admin import StatusFilter
+    from invitations.changelist import StatusFilter
     from invitations.models import Invitation
 
     admin = "/admin/invitations/invitation/"
