@@ -10,7 +10,7 @@ from collections.abc import Callable
 import psutil
 
 from bench.harness import Harness
-from tests.integration.processes import Process, wait_for
+from loopback.processes import Process, wait_for
 
 
 def alternate(systems: list, repeat: int) -> list:

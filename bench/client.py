@@ -1,4 +1,4 @@
-"""A small HTTP client for scenario 1: one keep-alive connection, a staff session, CSRF tokens."""
+"""A small HTTP client for scenarios 1 and 10: one keep-alive connection, a staff session, CSRF tokens."""
 
 import http.client
 import re
@@ -17,8 +17,13 @@ class Session:
         self.cookies: dict[str, str] = {}
         self.keep_new_cookies = True
 
-    def request(self, method: str, path: str, fields: dict | None = None) -> tuple[int, str]:
-        headers = {"Cookie": "; ".join(f"{name}={value}" for name, value in self.cookies.items())}
+    def request(
+        self, method: str, path: str, fields: dict | None = None, headers: dict | None = None
+    ) -> tuple[int, str]:
+        headers = {
+            "Cookie": "; ".join(f"{name}={value}" for name, value in self.cookies.items()),
+            **(headers or {}),
+        }
         body = None
         if fields is not None:
             body = urllib.parse.urlencode(fields)
@@ -65,6 +70,15 @@ class Session:
             latencies.append((time.perf_counter() - began) * 1000)
             failed += status != 302
         return latencies, failed
+
+    def get_ms(self, path: str, *, expect: tuple = (200,), headers: dict | None = None) -> float:
+        """GET `path`; its latency in ms, up to the whole body. RuntimeError for another status."""
+        began = time.perf_counter()
+        status, page = self.request("GET", path, headers=headers)
+        elapsed = (time.perf_counter() - began) * 1000
+        if status not in expect:
+            raise RuntimeError(f"GET {path} answered {status}, not {expect}:\n{page[:500]}")
+        return elapsed
 
     def close(self) -> None:
         self.connection.close()

@@ -12,7 +12,7 @@ import redis
 from psycopg import sql
 
 from bench import smtp_sink
-from tests.integration.processes import ROOT, Process, answers, free_port, web_command
+from loopback.processes import ROOT, Process, answers, free_port, web_command
 
 PYTHON = sys.executable
 PRODUCT_SETTINGS, BENCH_SETTINGS = "myproject.settings", "bench.settings"
@@ -63,7 +63,7 @@ class Harness:
         _admin_sql("DROP DATABASE IF EXISTS {} WITH (FORCE)")
         _admin_sql("CREATE DATABASE {}")
         exit_stack.callback(_drop_database)
-        exit_stack.callback(_delete_redis_keys)
+        exit_stack.callback(delete_redis_keys)
         for command in (["migrate"], ["collectstatic"]):
             manage = [PYTHON, "manage.py", *command, "--noinput", "--verbosity", "0"]
             subprocess.run(manage, cwd=ROOT, env=self.env_for(PRODUCT_SETTINGS), check=True)  # noqa: S603
@@ -84,7 +84,7 @@ class Harness:
         with connection.cursor() as cursor:
             # CASCADE: suppressions point at the invitation that bounced; they go too.
             cursor.execute("TRUNCATE invitations_invitation RESTART IDENTITY CASCADE")
-        _delete_redis_keys()
+        delete_redis_keys()
         smtp_sink.control(self.sink_port, f"SET {connection_ms} {message_ms}")
         smtp_sink.control(self.sink_port, "RESET")
 
@@ -112,9 +112,9 @@ class Harness:
             process.stop()
             self.running.remove(process)
 
-    def start_web(self, settings_module: str, name: str) -> tuple[Process, int]:
+    def start_web(self, settings_module: str, name: str, **extra: str) -> tuple[Process, int]:
         port = free_port()
-        env = self.env_for(settings_module, SITE_URL=f"http://127.0.0.1:{port}")
+        env = self.env_for(settings_module, SITE_URL=f"http://127.0.0.1:{port}", **extra)
         process = self.start(name, web_command(port), env)
         process.wait_until(lambda: answers(f"http://127.0.0.1:{port}/healthz"), timeout=60, what="to answer")
         return process, port
@@ -151,7 +151,7 @@ def _drop_database() -> None:
     _admin_sql("DROP DATABASE IF EXISTS {} WITH (FORCE)")
 
 
-def _delete_redis_keys() -> None:
+def delete_redis_keys() -> None:
     for url in (REDIS_URL, CELERY_BROKER_URL):
         client = redis.Redis.from_url(url, socket_connect_timeout=5)
         keys = list(client.scan_iter(match=PREFIX + "*", count=1000))

@@ -14,8 +14,8 @@ from functools import partial
 from bench.backlog import alternate, drain, emails, enqueue, finished, stamps
 from bench.harness import Harness
 from bench.scenarios import create_steadily, percentile
-from tests.integration.fake_provider import FakeProvider
-from tests.integration.processes import wait_for
+from loopback.fake_provider import FakeProvider
+from loopback.processes import wait_for
 
 LANE_GRACE = 10  # s: how long the singles' wait is followed after the last one is created
 TOKEN = "t0ken"  # noqa: S105 - the fake provider's
@@ -83,11 +83,12 @@ def priority_lane(h: Harness, sizes: dict, repeat: int) -> dict:
 def singles_past_backlog(
     h: Harness, system: str, singles: list[str], sizes: dict, *, name: str
 ) -> tuple[list[float], int]:
-    """Create the singles, one every s8_every s, while one worker drains the backlog at the send
-    rate; each single's seconds from its commit to `sent`, and how many were still queued
+    """Create the singles, one every s8_every s, while s8_workers workers drain the backlog at the
+    send rate; each single's seconds from its commit to `sent`, and how many were still queued
     LANE_GRACE s after the last was created (their seconds run up to then)."""
     rate = sizes["s8_rate"]
-    workers = h.start_workers("project", 1, name, queue_knobs=True, env={"INVITATION_SEND_RATE": f"{rate}/s"})
+    paced = {"INVITATION_SEND_RATE": f"{rate}/s"}
+    workers = h.start_workers("project", sizes["s8_workers"], name, queue_knobs=True, env=paced)
     try:
         wait_for(lambda: stamps()["n_sent"] >= rate, timeout=60, message=f"{name} to drain", interval=0.1)
         committed = create_steadily(system, singles, rate=1 / sizes["s8_every"])

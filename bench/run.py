@@ -1,4 +1,4 @@
-"""Run the benchmark of issues 5 and 16 and write bench/results/latest.{md,json}.
+"""Run the benchmark of issues 5, 16 and 28 and write bench/results/latest.{md,json}.
 
     python -m bench.run                 # every scenario, full sizes, 3 repeats
     python -m bench.run --quick         # a smoke run with small sizes
@@ -19,26 +19,28 @@ from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import backlog, pace, report, scenarios
+from bench import backlog, pace, report, scale, scenarios
 from bench.harness import Harness
-from tests.integration.processes import ROOT
+from loopback.processes import ROOT
 
 RESULTS = ROOT / "bench" / "results"
 FULL = {
     "s1_smtp_ms": 200, "s1_warmup": 20, "s1_requests": 200,
-    "s2_n": 2000, "s2_slow_n": 2000,
-    "s3_rate": 20, "s3_seconds": 30, "s3_smtp_ms": 20,
+    "s2_n": 2000, "s2_slow_n": 300,
+    "s3_rate": 20, "s3_seconds": 20, "s3_smtp_ms": 20,
     "s4_n": 2000, "s4_smtp_ms": 20,
-    "s5_n": 10_000,
-    "s6_n": 10_000,
-    "s7_rate": 20, "s7_seconds": 30,
-    "s8_rate": 20, "s8_n": 5000, "s8_singles": 10, "s8_every": 2,
-    "s9_n": 500, "s9_latency_ms": 200,
+    "s5_n": 2000,
+    "s6_n": 5000,
+    "s7_rate": 20, "s7_seconds": 15,
+    "s8_rate": 20, "s8_n": 5000, "s8_singles": 10, "s8_every": 2, "s8_workers": 3,
+    "s9_n": 300, "s9_latency_ms": 200,
+    "s10_n1": 10_000, "s10_n2": 100_000, "s10_n3": 1_000_000, "s10_samples": 40, "s10_repeats": 1,
 }  # fmt: skip
 QUICK = {
     **FULL,
     "s1_warmup": 5, "s1_requests": 30, "s2_n": 200, "s2_slow_n": 40, "s3_seconds": 5, "s4_n": 200,
     "s5_n": 1000, "s6_n": 1000, "s7_seconds": 10, "s8_n": 1000, "s8_singles": 4, "s9_n": 60,
+    "s10_n1": 1000, "s10_n2": 5000, "s10_n3": 20_000, "s10_samples": 10,
 }  # fmt: skip
 SCENARIOS = {
     1: ("s1", scenarios.post_latency),
@@ -50,14 +52,17 @@ SCENARIOS = {
     7: ("s7", pace.send_rate),
     8: ("s8", pace.priority_lane),
     9: ("s9", pace.http_provider),
+    10: ("s10", scale.scale),
 }
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Benchmark of issues 5 and 16 (see bench/README.md).")
+    parser = argparse.ArgumentParser(description="Benchmark of issues 5, 16 and 28 (see bench/README.md).")
     parser.add_argument("--quick", action="store_true", help="small sizes and one repeat: a smoke run")
     parser.add_argument("--repeats", type=int, help="repeats of each scenario (default 3, quick 1)")
-    parser.add_argument("--scenarios", default="1,2,3,4,5,6,7,8,9", help="comma list of scenario numbers")
+    parser.add_argument(
+        "--scenarios", default=",".join(map(str, SCENARIOS)), help="comma list of scenario numbers"
+    )
     parser.add_argument("--set", action="append", default=[], metavar="KEY=N", help="override a size")
     parser.add_argument("--keep", type=Path, metavar="JSON", help="other scenarios from an earlier run")
     return parser.parse_args(argv)

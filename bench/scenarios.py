@@ -15,7 +15,7 @@ from asgiref.sync import sync_to_async
 from bench.backlog import alternate, emails, finished
 from bench.client import Session
 from bench.harness import BENCH_SETTINGS, PRODUCT_SETTINGS, STAFF_PASSWORD, STAFF_USER, Harness
-from tests.integration.processes import wait_for
+from loopback.processes import wait_for
 
 
 def percentile(values: list[float], q: int) -> float:

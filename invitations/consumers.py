@@ -77,6 +77,7 @@ class InvitationSendConsumer(SyncConsumer):
                 announce=lent.announce,
                 stopping=lent.stopping,
                 gate=lent.gate,
+                ahead=message.get("ahead") is True,
             )
         except health.DATABASE_AWAY as exc:  # one line each, not a traceback per wake-up, while it lasts
             logger.warning(

@@ -51,12 +51,14 @@ def invitations_deliver(
     announce: Callable[..., None] = live.invitation_announce,
     stopping: Callable[[], bool] = lambda: False,
     gate: throttle.SendGate | None = None,
+    ahead: bool = False,
 ) -> dict[int, DeliveryOutcome]:
     """Claim the due invitations among `invitation_ids`, then send and stamp each in turn.
 
     Idempotent: what is missing, taken, not due or closed is skipped. Each mail is stamped as
     soon as the server took it. With a `gate` every claim waits for its turn first: one at a
-    time under a send rate, a whole batch otherwise. Once `stopping()` is true, a provider
+    time under a send rate (before the bulk's, if `ahead`: the priority lane's wake-up), a
+    whole batch otherwise. Once `stopping()` is true, a provider
     said "too many" or a mail broke off, no other mail starts; the rest goes to the sweep.
     """
     run = {"worker": worker, "mailer": mailer, "announce": announce, "stopping": stopping, "gate": gate}
@@ -70,7 +72,7 @@ def invitations_deliver(
         # not spend a turn: that would leave the rate unused.
         if not Invitation.objects.actionable(timezone.now()).filter(pk=invitation_id).exists():
             outcomes[invitation_id] = DeliveryOutcome.SKIPPED
-        elif not gate.wait_turn(stopping):
+        elif not gate.wait_turn(stopping, ahead=ahead):
             return outcomes | _leave_for_sweep(invitation_ids[index:])
         else:
             outcomes |= _deliver_batch([invitation_id], **run)

@@ -2,14 +2,18 @@
 their address or anything else; the row is read fresh from the database.
 
     {"type": "invitation.send", "id": 42}          published, one per invitation
+    {"type": "invitation.send", "id": 42, "ahead": True}   published in the priority lane
     {"type": "invitation.send", "ids": [42, 43]}   merged by a worker from those it took at once
+
+"ahead" lets the mail take the fleet's next send turn before the bulk (throttle.py); merged
+wake-ups have none (a worker merges only without a send rate, where there are no turns).
 """
 
 SEND_MESSAGE_TYPE = "invitation.send"
 
 
-def wake_up(invitation_id: int) -> dict:
-    return {"type": SEND_MESSAGE_TYPE, "id": invitation_id}
+def wake_up(invitation_id: int, *, ahead: bool = False) -> dict:
+    return {"type": SEND_MESSAGE_TYPE, "id": invitation_id, **({"ahead": True} if ahead else {})}
 
 
 def wake_up_ids(message: dict) -> list[int] | None:

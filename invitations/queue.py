@@ -62,6 +62,15 @@ def channel_room() -> int:
     return max(layer.get_capacity(channel) - async_to_sync(batches.depth)(layer, channel), 0)
 
 
+def channel_room_or_none() -> int | None:
+    """channel_room(), or None when the channel layer cannot be reached."""
+    try:
+        return channel_room()
+    except Exception as exc:  # the layer's errors are its own (redis-py's, OSError, …)
+        logger.warning("could not ask the channel for its room, the sweep will publish: %r", exc)
+        return None
+
+
 async def _announce_and_send(payloads: list[dict], ids: list[int], ahead: bool) -> int:
     if payloads:  # before the wake-up: a board must not hear "sending" before "pending"
         await live.send_payloads(payloads)
@@ -70,7 +79,7 @@ async def _announce_and_send(payloads: list[dict], ids: list[int], ahead: bool) 
 
 async def _send_all(ids: list[int], ahead: bool) -> int:
     layer, channel = get_channel_layer(), app_settings.CHANNEL
-    messages = [wake_up(invitation_id) for invitation_id in ids]
+    messages = [wake_up(invitation_id, ahead=ahead) for invitation_id in ids]
     published = 0
     try:
         if isinstance(layer, RedisChannelLayer):

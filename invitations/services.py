@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.encoding import punycode
 from django.utils.translation import gettext_lazy as _
 
-from invitations import live, queue
+from invitations import bulk_insert, live, queue
 from invitations.conf import app_settings
 from invitations.models import Invitation, Suppression
 from invitations.signals import invitation_created, send_on_commit
@@ -188,24 +188,27 @@ def invitations_create_many(
     *, emails: list[str], sender: AbstractBaseUser | None, groups: Iterable[Group] = (), language: str = ""
 ) -> list[tuple[str, BulkResult]]:
     """Invite many addresses at once (each with the same `groups`), inserted in bulk and
-    published together after commit; return each address with what happened to it."""
+    published together after commit; return each address with what happened to it. Those
+    past the channel's room (all, if Redis cannot say) are inserted unpublished, for the sweep:
+    a full channel would refuse them, and marking them afterwards cost an UPDATE per batch."""
+    room = queue.channel_room_or_none()  # asked before the sender's lock is taken
     with transaction.atomic():
         _lock_sender(sender)
         results = invitations_screen(emails=emails, sender=sender)
-        now = timezone.now()
-        rows = [
-            Invitation(email=email, sender=sender, created=now, published_at=now, language=language)
-            for email, result in results
-            if result == BulkResult.QUEUED
-        ]
-        created = Invitation.objects.bulk_create(rows, batch_size=500)
-        ids = [row.pk for row in created]
+        queued = [email for email, result in results if result == BulkResult.QUEUED]
+        now, published = timezone.now(), min(room or 0, len(queued))  # None: all of them for the sweep
+        template = Invitation(sender=sender, created=now, next_attempt_at=now, language=language)
+        at = [now] * published + [None] * (len(queued) - published)
+        ids = bulk_insert.insert_pending(queued, template=template, published=at)
         through, groups = Invitation.groups.through, list(groups)
         memberships = [through(invitation_id=pk, group_id=group.pk) for pk in ids for group in groups]
         through.objects.bulk_create(memberships, batch_size=1000)
-        transaction.on_commit(lambda: queue.invitations_publish(invitation_ids=ids))
-        for invitation in created:
-            send_on_commit(invitation_created, invitation=invitation)
+        if published:
+            transaction.on_commit(lambda: queue.invitations_publish(invitation_ids=ids[:published]))
+        if invitation_created.has_listeners(Invitation):  # else a million instances for nobody
+            created = Invitation.objects.in_bulk(ids)
+            for pk in ids:
+                send_on_commit(invitation_created, invitation=created[pk])
     return results
 
 

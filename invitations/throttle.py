@@ -13,6 +13,7 @@ import functools
 import logging
 import re
 import time
+import uuid
 from collections.abc import Callable
 
 import redis
@@ -26,8 +27,12 @@ RATE = re.compile(r"\s*(\d+)\s*/\s*([smh])\s*")
 BURST = 1  # mails that may go ahead of their slot: one, so no second sees more than N + 1
 LONGEST_NAP = 0.25  # a waiting consumer looks at `stopping` at least this often
 
-# KEYS: the rate's next slot (µs), the pause. ARGV: µs between mails (0: no rate), µs of burst.
-# Returns 0 when the turn is taken, else the µs to wait.
+# KEYS: the rate's next slot (µs), the pause, the priority lane's waiters (a sorted set: waiter,
+# scored by when it lapses). ARGV: µs between mails (0: no rate), µs of burst, 1 for a mail of
+# the priority lane, the waiter's token. Returns 0 when the turn is taken, else the µs to wait.
+# While a lane mail waits, no other takes a turn: the lane jumps the turns as it jumps the
+# channel. (Without it the turn went to whichever waiter polled first: with 18 consumers
+# waiting at 20/s a newcomer waited 0.6 s at the median and up to 3.3 s.)
 TURN = """
 local pause = redis.call('PTTL', KEYS[2])
 if pause > 0 then return pause * 1000 end
@@ -35,9 +40,20 @@ local interval = tonumber(ARGV[1])
 if interval == 0 then return 0 end
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local ahead = ARGV[3] == '1'
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+if not ahead and redis.call('ZCARD', KEYS[3]) > 0 then return math.floor(interval) end
 local slot = math.max(tonumber(redis.call('GET', KEYS[1]) or 0), now)
 local wait = slot - tonumber(ARGV[2]) - now
-if wait > 0 then return math.floor(wait) end
+if wait > 0 then
+    if ahead then
+        redis.call('ZADD', KEYS[3], now + wait + 1000000, ARGV[4])
+        local keep = math.ceil(wait / 1000) + 1000
+        if redis.call('PTTL', KEYS[3]) < keep then redis.call('PEXPIRE', KEYS[3], keep) end
+    end
+    return math.floor(wait)
+end
+redis.call('ZREM', KEYS[3], ARGV[4])
 local keep = math.ceil((slot - now) / 1000) + 60000
 redis.call('SET', KEYS[1], string.format('%.0f', slot + interval), 'PX', keep)
 return 0
@@ -62,7 +78,7 @@ class SendGate:
 
     def __init__(self, *, rate: str | None, redis_url: str, prefix: str) -> None:
         self.redis = redis_client(redis_url, socket_timeout=5, socket_connect_timeout=2)
-        self.keys = [f"{prefix}:invitations:rate", pause_key(prefix)]
+        self.keys = [f"{prefix}:invitations:rate", pause_key(prefix), f"{prefix}:invitations:ahead"]
         self.interval = parse_rate(rate) if rate else 0.0
         self.turn = self.redis.register_script(TURN)
 
@@ -70,12 +86,14 @@ class SendGate:
     def limited(self) -> bool:
         return self.interval > 0
 
-    def wait_turn(self, stopping: Callable[[], bool]) -> bool:
+    def wait_turn(self, stopping: Callable[[], bool], *, ahead: bool = False) -> bool:
         """Block until one mail may go (counted against the rate); False if `stopping()` first.
+        A mail of the priority lane (`ahead`) takes the next turn before any other waiting.
         Holds nothing while it waits: callers claim their invitation only after it returns."""
+        args = [self.interval, self.interval * BURST, int(ahead), uuid.uuid4().hex]
         while not stopping():
             try:
-                wait = self.turn(keys=self.keys, args=[self.interval, self.interval * BURST]) / 1_000_000
+                wait = self.turn(keys=self.keys, args=args) / 1_000_000
             except redis.RedisError as exc:
                 if not self.limited:  # only a pause was asked about: send rather than stall
                     return True

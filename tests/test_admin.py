@@ -96,7 +96,7 @@ def test_retry_now_queues_failed_invitations_only(act, rows, published, mailoutb
     report = act("retry_now", rows["failed"], rows["sent"])
 
     assert report == ["1 invitation(s) queued for a retry. 1 skipped: the action does not apply to them."]
-    assert published() == [{"type": "invitation.send", "id": rows["failed"].pk}]
+    assert published() == [{"type": "invitation.send", "id": rows["failed"].pk, "ahead": True}]
     retried = Invitation.objects.get(pk=rows["failed"].pk)
     assert (retried.status, retried.attempts, retried.last_error) == (Status.PENDING, 0, "")
     assert status_of(rows["sent"]) == Status.SENT
@@ -130,7 +130,7 @@ def test_adding_through_the_admin_queues_a_pending_invitation(
     invitation = Invitation.objects.get()
     assert (invitation.email, invitation.status) == ("new@example.com", Status.PENDING)
     assert invitation.sender == admin_user
-    assert published() == [{"type": "invitation.send", "id": invitation.pk}]
+    assert published() == [{"type": "invitation.send", "id": invitation.pk, "ahead": True}]
     assert mailoutbox == []
 
 

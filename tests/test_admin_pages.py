@@ -104,7 +104,7 @@ def test_the_buttons_offer_what_applies_and_act(
 
     assert response.redirect_chain == [(change_url(failed), 302)]
     assert "1 invitation(s) queued for a retry." in response.content.decode()
-    assert published() == [{"type": "invitation.send", "id": failed.pk}]
+    assert published() == [{"type": "invitation.send", "id": failed.pk, "ahead": True}]  # in the lane
 
 
 def test_the_revoke_button_asks_first(admin_client, sent):

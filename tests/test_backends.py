@@ -10,8 +10,8 @@ from django.utils.deprecation import RemovedInDjango2028Warning
 
 from invitations.backends import SMTPBackend
 from invitations.conf import ehlo_name_of
+from loopback.processes import free_port
 from myproject.mailers import mailers_from_url
-from tests.integration.processes import free_port
 from tests.integration.smtp import start_smtp_server
 
 

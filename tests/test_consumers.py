@@ -140,3 +140,19 @@ def test_a_database_outage_is_one_warning_line_per_wake_up_not_a_traceback(mailo
     assert record.levelno == logging.WARNING
     assert record.exc_info is None
     assert f"invitations [{invitation.pk}]: database unavailable (connection refused)" in record.getMessage()
+
+
+def test_a_wake_up_of_the_priority_lane_asks_for_its_send_turn_ahead(monkeypatch, channel_layer):
+    """invitation_create publishes in the lane; the consumer hands "ahead" on to the send gate."""
+    from invitations import services
+
+    asked = []
+    monkeypatch.setattr(delivery, "invitations_deliver", lambda **run: asked.append(run["ahead"]))
+    single = services.invitation_create(email="ada@example.com", sender=None)
+    Invitation.objects.create(email="bulk@example.com")
+
+    lane = async_to_sync(channel_layer.receive)("send-invite")
+    consume(lane, {"type": "invitation.send", "id": single.pk + 1})
+
+    assert lane == {"type": "invitation.send", "id": single.pk, "ahead": True}
+    assert asked == [True, False]

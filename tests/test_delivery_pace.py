@@ -26,7 +26,7 @@ class FakeGate:
     def __init__(self, *, limited: bool, turns: int | None = None) -> None:
         self.limited, self.turns, self.pauses, self.waited = limited, turns, [], 0
 
-    def wait_turn(self, stopping) -> bool:
+    def wait_turn(self, stopping, *, ahead=False) -> bool:
         self.waited += 1
         return self.turns is None or self.waited <= self.turns
 

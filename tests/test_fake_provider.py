@@ -12,7 +12,7 @@ from anymail.webhooks.sendgrid import SendGridTrackingWebhookView
 from django.core.mail import EmailMessage, mailers
 from django.test import RequestFactory
 
-from tests.integration.fake_provider import FakeProvider
+from loopback.fake_provider import FakeProvider
 from tests.integration.provider_webhooks import postmark_event, sendgrid_events
 
 PROVIDERS = ["postmark", "brevo", "sendgrid"]

@@ -7,7 +7,7 @@ from anymail.exceptions import AnymailRequestsAPIError
 from anymail.webhooks.brevo import BrevoTrackingWebhookView
 from django.core.mail import mailers
 
-from tests.integration.fake_provider import FakeProvider
+from loopback.fake_provider import FakeProvider
 from tests.integration.provider_webhooks import brevo_event
 from tests.test_fake_provider import parse_webhook, send
 

@@ -74,7 +74,7 @@ def test_save_publishes_the_id_only_after_commit(django_capture_on_commit_callba
         invitation = form.save()
         assert published() == []
 
-    assert published() == [{"type": "invitation.send", "id": invitation.pk}]
+    assert published() == [{"type": "invitation.send", "id": invitation.pk, "ahead": True}]
     invitation.refresh_from_db()
     assert (invitation.status, invitation.sender) == (Invitation.Status.PENDING, staff)
     assert invitation.published_at is not None

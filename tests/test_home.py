@@ -8,7 +8,7 @@ import sys
 import pytest
 from django.contrib.auth.models import Group
 
-from tests.integration.processes import ROOT
+from loopback.processes import ROOT
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct-horse-battery"

@@ -3,10 +3,15 @@
 from io import StringIO
 
 import pytest
+from asgiref.sync import async_to_sync
+from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
+from invitations import queue, services
 from invitations.management.commands import import_invitations
 from invitations.models import Invitation
+from invitations.signals import invitation_created
 
 pytestmark = pytest.mark.django_db
 
@@ -38,3 +43,89 @@ def test_a_nul_byte_late_in_the_file_imports_nothing(tmp_path, small_batches):
         call_command("import_invitations", str(path))
 
     assert not Invitation.objects.exists()
+
+
+# invitations_create_many, which the command calls batch by batch: one INSERT of many rows
+# (bulk_insert.py), each row as the model makes it, published as far as the channel has room.
+
+
+@pytest.fixture
+def room(monkeypatch):
+    """Set `room.left` to what the channel says it takes; an exception is Redis unreachable."""
+
+    class Room:
+        left: int | Exception = 1000
+
+    def channel_room():
+        if isinstance(Room.left, Exception):
+            raise Room.left
+        return Room.left
+
+    monkeypatch.setattr(queue, "channel_room", channel_room)
+    return Room
+
+
+def test_each_row_is_the_models_pending_invitation_with_a_nonce_of_its_own(staff, room):
+    group = Group.objects.create(name="editors")
+    emails = [f"p{n}@example.com" for n in range(5)]
+
+    services.invitations_create_many(emails=emails, sender=staff, groups=[group], language="de")
+
+    rows = list(Invitation.objects.order_by("pk"))
+    assert [row.email for row in rows] == emails  # ids in the order of the batch
+    assert {(row.status, row.sender, row.language, row.attempts, row.last_error) for row in rows} == {
+        (Invitation.Status.PENDING, staff, "de", 0, "")
+    }
+    assert len({row.created for row in rows}) == 1
+    assert all(row.next_attempt_at == row.published_at == row.created for row in rows)
+    assert len({row.key_nonce for row in rows}) == 5
+    assert all(len(row.key_nonce) == 32 for row in rows)
+    assert all(list(row.groups.all()) == [group] for row in rows)
+
+
+def test_rows_past_the_channels_room_wait_unpublished_for_the_sweep(
+    room, channel_layer, django_capture_on_commit_callbacks
+):
+    room.left = 2
+    emails = [f"p{n}@example.com" for n in range(5)]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        results = services.invitations_create_many(emails=emails, sender=None)
+
+    assert {result for _, result in results} == {services.BulkResult.QUEUED}
+    rows = list(Invitation.objects.order_by("pk"))
+    assert [row.published_at is not None for row in rows] == [True, True, False, False, False]
+    woken = [async_to_sync(channel_layer.receive)("send-invite")["id"] for _ in range(2)]
+    assert woken == [rows[0].pk, rows[1].pk]
+    assert Invitation.objects.forgotten(timezone.now()).count() == 3  # the sweep's next round
+
+
+def test_with_the_channel_unreachable_every_row_waits_for_the_sweep(
+    room, channel_layer, django_capture_on_commit_callbacks
+):
+    room.left = ConnectionError("Redis is down")
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        results = services.invitations_create_many(emails=["a@example.com", "b@example.com"], sender=None)
+
+    assert [result for _, result in results] == [services.BulkResult.QUEUED] * 2
+    assert not Invitation.objects.filter(published_at__isnull=False).exists()
+    assert Invitation.objects.forgotten(timezone.now()).count() == 2
+    assert callbacks == []  # no publish to wait for
+
+
+def test_receivers_of_invitation_created_get_each_row_as_saved(room, django_capture_on_commit_callbacks):
+    heard = []
+
+    def receiver(sender, invitation, **kwargs):
+        heard.append(invitation)
+
+    invitation_created.connect(receiver)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            services.invitations_create_many(emails=["a@example.com", "b@example.com"], sender=None)
+    finally:
+        invitation_created.disconnect(receiver)
+
+    saved = list(Invitation.objects.order_by("pk").values_list("pk", "email", "key_nonce"))
+    assert [(row.pk, row.email, row.key_nonce) for row in heard] == saved

@@ -4,7 +4,7 @@ import pytest
 from django.core.mail import EmailMessage
 
 from invitations import mail
-from tests.integration.processes import free_port
+from loopback.processes import free_port
 from tests.integration.smtp import start_smtp_server
 
 

@@ -132,7 +132,7 @@ def test_requeue_resets_sent_invitations_and_publishes_after_commit(
         assert published() == []
 
     assert queued == 1
-    assert published() == [{"type": "invitation.send", "id": invitation.pk}]
+    assert published() == [{"type": "invitation.send", "id": invitation.pk, "ahead": True}]  # in the lane
     requeued = Invitation.objects.get(pk=invitation.pk)
     assert (requeued.status, requeued.attempts) == (Status.PENDING, 0)
     assert requeued.key_nonce != invitation.key_nonce  # a new link

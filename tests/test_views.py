@@ -64,7 +64,7 @@ def test_inviting_queues_the_mail_and_says_so(
 
     invitation = Invitation.objects.get()
     assert (invitation.email, invitation.sender, invitation.status) == ("ada@example.com", staff, "pending")
-    assert published() == [{"type": "invitation.send", "id": invitation.pk}]
+    assert published() == [{"type": "invitation.send", "id": invitation.pk, "ahead": True}]
     assert response.status_code == 302
     assert response["Location"] == "/invites/"
     page = staff_client.get(response["Location"]).content.decode()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psycopg
 
-from tests.integration.processes import free_port
+from loopback.processes import free_port
 
 DATABASE = "invitations"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import redis
 
-from tests.integration.processes import Process, free_port, wait_for
+from loopback.processes import Process, free_port, wait_for
 from tests.integration.stack import RedisServer
 
 MASTER_NAME = "invitations"

@@ -12,8 +12,8 @@ import urllib.request
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 
-from tests.integration.processes import ROOT as ROOT  # tests import it from here
-from tests.integration.processes import Process, answers, free_port, wait_for, web_command
+from loopback.processes import ROOT as ROOT  # tests import it from here
+from loopback.processes import Process, answers, free_port, wait_for, web_command
 
 
 class RedisServer:

@@ -9,7 +9,7 @@ import pytest
 
 from invitations import services, throttle
 from invitations.models import Invitation, Suppression
-from tests.integration.fake_provider import FakeProvider
+from loopback.fake_provider import FakeProvider
 from tests.integration.provider_webhooks import brevo_event, postmark_event
 from tests.integration.stack import wait_for
 

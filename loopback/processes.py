@@ -12,7 +12,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 PR_SET_PDEATHSIG = 1
 # Loaded here, not in the child: between fork and exec the child should only make the call.
 _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
