@@ -4,7 +4,7 @@ paginator. Each asks an index, never the whole table."""
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
-from django.db import connections, router
+from django.db import connections
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
@@ -46,31 +46,13 @@ class SenderFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         user_model = get_user_model()
-        users = user_model._default_manager.filter(pk__in=sender_ids()).order_by(user_model.USERNAME_FIELD)
+        users = user_model._default_manager.filter(pk__in=Invitation.objects.sender_ids()).order_by(
+            user_model.USERNAME_FIELD
+        )
         return [(str(user.pk), str(user)) for user in users]
 
     def queryset(self, request, queryset):
         return queryset.filter(sender_id=self.value()) if self.value() else queryset
-
-
-def sender_ids() -> list[int]:
-    """The distinct senders, read from the index on (sender, created) one sender at a time (a
-    "loose index scan": a probe per sender), instead of a DISTINCT over every row: 200,000 rows
-    from 20 senders take well under a millisecond instead of a scan of the table."""
-    connection = connections[router.db_for_read(Invitation)]
-    table = connection.ops.quote_name(Invitation._meta.db_table)
-    column = connection.ops.quote_name(Invitation._meta.get_field("sender").column)
-    sql = f"""
-        WITH RECURSIVE senders(id) AS (
-            SELECT MIN({column}) FROM {table}
-            UNION ALL
-            SELECT (SELECT MIN({column}) FROM {table} WHERE {column} > senders.id)
-            FROM senders WHERE senders.id IS NOT NULL
-        )
-        SELECT id FROM senders WHERE id IS NOT NULL"""  # noqa: S608 (quoted names of the model, no input)
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
-        return [row[0] for row in cursor.fetchall()]
 
 
 class EstimatedCountPaginator(Paginator):

@@ -7,7 +7,6 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 from django.utils import timezone
 
-from invitations.changelist import sender_ids
 from invitations.models import Invitation
 
 pytestmark = pytest.mark.django_db
@@ -50,7 +49,7 @@ def test_the_sender_filter_lists_only_users_who_sent_invitations(
 
     [sender_filter] = [spec for spec in response.context["cl"].filter_specs if spec.title == "sender"]
     assert [title for _, title in sender_filter.lookup_choices] == ["grace"]
-    assert sender_ids() == [sent.sender_id]
+    assert Invitation.objects.sender_ids() == [sent.sender_id]
     filtered = admin_client.get(CHANGELIST, {"sender": str(sent.sender_id)})
     assert [row.email for row in filtered.context["cl"].result_list] == ["sent@example.com"]
 
