@@ -8,7 +8,7 @@ from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from invitations import queue, services
+from invitations import bulk_insert, queue, services
 from invitations.management.commands import import_invitations
 from invitations.models import Invitation
 from invitations.signals import invitation_created
@@ -129,3 +129,20 @@ def test_receivers_of_invitation_created_get_each_row_as_saved(room, django_capt
 
     saved = list(Invitation.objects.order_by("pk").values_list("pk", "email", "key_nonce"))
     assert [(row.pk, row.email, row.key_nonce) for row in heard] == saved
+
+
+def test_the_one_statement_insert_writes_what_bulk_create_writes(staff):
+    """bulk_insert's own INSERT (PostgreSQL) pinned to Django's: every column of a row it
+    writes equals the row bulk_create writes from the same template, but for the address,
+    nonce and id. (On other databases both are bulk_create.)"""
+    now = timezone.now()
+    template = Invitation(sender=staff, created=now, next_attempt_at=now, language="fr")
+    [ours] = bulk_insert.insert_pending(["ours@example.com"], template=template, published=[now])
+    [django] = Invitation.objects.bulk_create(
+        [Invitation(**bulk_insert._shared_values(template), email="django@example.com", published_at=now)]
+    )
+    per_row = {"id", "email", "key_nonce"}
+    columns = [field.attname for field in Invitation._meta.concrete_fields if field.attname not in per_row]
+    assert Invitation.objects.filter(pk=ours).values(*columns).get() == (
+        Invitation.objects.filter(pk=django.pk).values(*columns).get()
+    )
