@@ -97,10 +97,10 @@ class InvitationAdmin(admin.ModelAdmin):
             self.message_user(request, text % {"override": override}, messages.WARNING)
         return super().changelist_view(request, extra_context)
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        invitation = self.get_object(request, unquote(object_id))
-        extra_context = {**(extra_context or {}), "invitation_buttons": self._buttons(request, invitation)}
-        return super().change_view(request, object_id, form_url, extra_context)
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # Here, not in change_view: the object the view read already, not a second query for it.
+        context["invitation_buttons"] = self._buttons(request, obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_search_results(self, request, queryset, search_term):
         """search_fields' lookups, plus the lowercase term: addresses are mostly stored in lower

@@ -110,9 +110,7 @@ def invitation_bulk(request: HttpRequest) -> HttpResponse:
     correct. POST: invite, keep the results in the session and redirect here (a reload never
     invites again); a form error is a 400 on this page."""
     if request.method == "GET":
-        results = bulk.results_recall(request.session)
-        form = BulkInvitationForm(sender=request.user, initial={"addresses": bulk.rejected_text(results)})
-        return render(request, "invitations/bulk.html", {"bulk_form": form, "results": results})
+        return _bulk_page(request, bulk.results_recall(request.session))
     form = BulkInvitationForm(request.POST, request.FILES, sender=request.user)
     if not form.is_valid():
         return render(request, "invitations/bulk.html", {"bulk_form": form}, status=400)
@@ -120,11 +118,21 @@ def invitation_bulk(request: HttpRequest) -> HttpResponse:
     results = services.invitations_create_many(
         emails=data["emails"], sender=request.user, groups=data["groups"], language=data["language"]
     )
-    bulk.results_remember(request.session, typed=data["emails"], results=results)
+    kept = bulk.results_kept(typed=data["emails"], results=results)
     queued = sum(result == services.BulkResult.QUEUED for _, result in results)
     text = gettext("%(queued)d of %(count)d invitation(s) queued for sending.")
     messages.success(request, text % {"queued": queued, "count": len(results)})
-    return redirect("invitations:bulk")
+    if bulk.session_holds_results(request.session):
+        bulk.results_remember(request.session, kept)
+        return redirect("invitations:bulk")
+    # A session kept in a cookie cannot carry them: this answer shows them. (A reload posts
+    # again, and every address then answers "already invited": nothing is sent twice.)
+    return _bulk_page(request, bulk.results_shown(kept))
+
+
+def _bulk_page(request: HttpRequest, results: bulk.BulkResults | None) -> HttpResponse:
+    form = BulkInvitationForm(sender=request.user, initial={"addresses": bulk.rejected_text(results)})
+    return render(request, "invitations/bulk.html", {"bulk_form": form, "results": results})
 
 
 def _board_url(request: HttpRequest) -> str:

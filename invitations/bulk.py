@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from django.contrib.sessions.backends import signed_cookies
 from django.utils.translation import gettext
 
 from invitations import services
@@ -62,9 +63,9 @@ def invalid_reason(email: str) -> str:
     return gettext("“%(domain)s” is not a valid domain.") % {"domain": domain}
 
 
-def results_remember(session, *, typed: list[str], results: list[tuple[str, BulkResult]]) -> None:
-    """Keep what a bulk POST did for the page it redirects to: each address as typed (an IDN
-    domain as written, not punycode), what happened, and why not."""
+def results_kept(*, typed: list[str], results: list[tuple[str, BulkResult]]) -> dict:
+    """What a bulk POST did, as the page shows it: each address as typed (an IDN domain as
+    written, not punycode), what happened, and why not."""
     notes = services.suppression_notes(emails=[email for email, _ in results])
     rows = []
     for as_typed, (email, result) in zip(typed, results, strict=True):
@@ -73,11 +74,22 @@ def results_remember(session, *, typed: list[str], results: list[tuple[str, Bulk
         else:
             note = notes.get(email.lower(), "") if result == BulkResult.SUPPRESSED else ""
         rows.append([as_typed.strip(), email, result.value, note])
-    session[SESSION_KEY] = {
+    return {
         "rows": rows[:KEPT_ROWS],
         "tallies": dict(Counter(result.value for _, result in results)),
         "rejected": [row[0] for row in rows if row[2] in REJECTED],
     }
+
+
+def session_holds_results(session) -> bool:
+    """Whether the session can carry the results across the redirect: one kept in a cookie
+    (4 KB at most, the login included) cannot, and a larger cookie is dropped by the browser,
+    logging the user out."""
+    return not isinstance(session, signed_cookies.SessionStore)
+
+
+def results_remember(session, kept: dict) -> None:
+    session[SESSION_KEY] = kept
 
 
 @dataclass
@@ -97,11 +109,14 @@ class BulkResults:
 
 
 def results_recall(session) -> BulkResults | None:
-    """The last bulk POST's results, each queued row with its invitation's status now (the
-    worker may have sent it since): read in one query by address."""
+    """The last bulk POST's results (`results_remember`), or None."""
     kept = session.get(SESSION_KEY)
-    if not kept:
-        return None
+    return results_shown(kept) if kept else None
+
+
+def results_shown(kept: dict) -> BulkResults:
+    """The results as the page shows them, each queued row with its invitation's status now
+    (the worker may have sent it since): read in one query by address."""
     current = _current_invitations([email for _, email, code, _ in kept["rows"] if code == BulkResult.QUEUED])
     rows = []
     for address, email, code, note in kept["rows"]:

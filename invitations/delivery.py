@@ -18,6 +18,7 @@ from invitations.signals import invitation_sent, send_on_commit
 
 logger = logging.getLogger(__name__)
 Status = Invitation.Status
+STAMP_RETRY_CAP = 1.0  # seconds between a sent mail's stamps while the database is away
 
 
 @dataclass(frozen=True)
@@ -222,19 +223,23 @@ def _in_step(invitation: Invitation, **fields) -> None:
 
 
 def _while_the_database_is_away(write: Callable[[], bool]) -> bool:
-    """Try `write` again while the database cannot be reached, for up to half the claim timeout:
-    the mail has gone, and a lost stamp would send it again once the claim expires."""
-    deadline, delay = time.monotonic() + app_settings.CLAIM_TIMEOUT / 2, 0.25
+    """Try `write`, a sent mail's stamp, again while the database cannot be reached, for up to
+    the claim timeout: until the claim expires no other worker may take the row, so a stamp that
+    lands in time is all that keeps the mail from going twice (a PostgreSQL restart or fail-over
+    takes seconds to a minute). Short waits: once the database is back, the stamp must come
+    before another worker's sweep finds the claim expired."""
+    deadline, delay = time.monotonic() + app_settings.CLAIM_TIMEOUT, 0.25
     while True:
         try:
             return write()
         except health.DATABASE_AWAY as exc:
             if time.monotonic() + delay > deadline:
+                logger.error("database unavailable for the claim timeout (%s): the mail may go again", exc)
                 raise
             logger.warning("database unavailable (%s); stamping again in %.2f s", exc, delay)
             connection.close()  # a broken connection is not reused; the next query connects anew
             time.sleep(delay)
-            delay = min(delay * 2, 2.0)
+            delay = min(delay * 2, STAMP_RETRY_CAP)
 
 
 def _record_failure(invitation: Invitation, *, worker: str, failure: failures.SendFailure) -> DeliveryOutcome:

@@ -5,6 +5,8 @@ import re
 
 import pytest
 from django.contrib.auth.models import Group, Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from invitations.models import Invitation
@@ -150,3 +152,11 @@ def test_the_admin_is_headed_with_the_sites_name(admin_client, settings):
 
     assert '<div id="site-name"><a href="/admin/">Acme</a></div>' in page
     assert "<title>Site administration | Acme</title>" in page
+
+
+def test_the_change_page_reads_the_invitation_once(admin_client, sent):
+    with CaptureQueriesContext(connection) as queries:
+        admin_client.get(change_url(sent))
+
+    by_id = re.compile(r'FROM "invitations_invitation" WHERE "invitations_invitation"\."id" = ')
+    assert len([query for query in queries if by_id.search(query["sql"])]) == 1

@@ -166,3 +166,11 @@ def test_a_refused_invite_on_the_new_page_stays_there(staff_client):
 
     assert response.status_code == 400
     assert [template.name for template in response.templates][0] == "invitations/new.html"
+
+
+def test_the_live_state_is_said_in_the_sites_language(staff_client, settings):
+    settings.LANGUAGE_CODE = "fr"
+
+    page = staff_client.get("/invites/").content.decode()
+
+    assert 'data-live="en direct" data-reconnecting="reconnexion…"' in page

@@ -2,6 +2,7 @@
 after the redirect (invitations/bulk.py)."""
 
 import pytest
+from django.contrib.auth.models import Group
 
 from invitations import bulk
 from invitations.models import Invitation
@@ -102,3 +103,39 @@ def test_the_bulk_page_without_a_post_has_no_results(staff_client):
 
     assert response.status_code == 200
     assert response.context["results"] is None
+
+
+def test_the_groups_box_is_there_only_for_a_sender_who_may_grant_some(staff_client, staff):
+    Group.objects.create(name="Editors")
+    assert 'id="id_groups"' not in staff_client.get("/invites/bulk/").content.decode()
+
+    staff.groups.add(Group.objects.get(name="Editors"))
+    page = staff_client.get("/invites/bulk/").content.decode()
+
+    assert 'name="groups"' in page
+    assert "Editors" in page
+
+
+def test_a_group_the_sender_may_not_grant_is_refused_where_it_can_be_read(staff_client):
+    editors = Group.objects.create(name="Editors")
+
+    response = staff_client.post("/invites/bulk/", {"addresses": "a@example.com", "groups": [editors.pk]})
+
+    assert response.status_code == 400
+    assert "You may not grant Editors." in response.content.decode()
+    assert not Invitation.objects.exists()
+
+
+def test_with_the_session_in_a_cookie_the_post_shows_the_results_itself(client, staff, settings):
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+    settings.INVITATIONS = {**settings.INVITATIONS, "RATE_LIMIT": 1000}
+    client.force_login(staff)
+    addresses = " ".join(f"person-{n}@example.com" for n in range(300)) + " not-an-address"
+
+    response = client.post("/invites/bulk/", {"addresses": addresses})
+
+    assert response.status_code == 200
+    assert len(response.context["results"].rows) == 301
+    assert response.context["bulk_form"]["addresses"].value() == "not-an-address"
+    assert len(client.cookies["sessionid"].value) < 1000  # the login, not the results
+    assert client.get("/invites/").status_code == 200  # still logged in

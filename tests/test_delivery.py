@@ -3,7 +3,7 @@ import smtplib
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -244,3 +244,68 @@ def test_a_mail_that_breaks_off_keeps_its_claim_and_the_rest_of_the_batch_is_rel
     # b may have reached its server: only its claim's expiry sends it again.
     assert (b.status, b.claimed_by) == (Status.SENDING, "w1")
     assert (c.status, c.claimed_by, c.attempts) == (Status.PENDING, "", 0)
+
+
+class FakeClock:
+    """delivery's `time`: sleeping moves the clock on at once."""
+
+    def __init__(self):
+        self.now, self.sleeps = 0.0, []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def database_away_for(monkeypatch, settings):
+    """Make the stamp of a sent mail fail, as a database that is away does, for so many seconds
+    of a fake clock (claim timeout 60 s); the clock."""
+    settings.INVITATIONS = {**settings.INVITATIONS, "CLAIM_TIMEOUT": 60}
+    clock, stamp = FakeClock(), Invitation.objects.stamp_sent
+    monkeypatch.setattr(delivery, "time", clock)
+    monkeypatch.setattr(delivery.connection, "close", lambda: None)  # the test's transaction stays
+
+    def away_for(seconds: float) -> FakeClock:
+        def stamp_when_back(*args, **kwargs):
+            if clock.now < seconds:
+                raise OperationalError("server closed the connection unexpectedly")
+            return stamp(*args, **kwargs)
+
+        monkeypatch.setattr(Invitation.objects, "stamp_sent", stamp_when_back)
+        return clock
+
+    return away_for
+
+
+def test_a_stamp_is_tried_again_until_the_database_is_back_within_the_claim_timeout(
+    mailoutbox, database_away_for
+):
+    invitation = Invitation.objects.create(email="ada@example.com")
+    clock = database_away_for(55)  # longer than half the claim timeout, as a fail-over can be
+
+    delivery.invitations_deliver(invitation_ids=[invitation.pk], worker="w1", mailer=mail.ReusableMailer())
+
+    invitation.refresh_from_db()
+    assert (invitation.status, invitation.claimed_at, len(mailoutbox)) == (Status.SENT, None, 1)
+    assert max(clock.sleeps) == delivery.STAMP_RETRY_CAP  # back in the database: stamped within a second
+    assert 55 <= clock.now <= 55 + delivery.STAMP_RETRY_CAP
+
+
+def test_a_stamp_gives_up_at_the_claim_timeout_and_the_claim_stays_for_the_sweep(
+    mailoutbox, database_away_for
+):
+    invitation = Invitation.objects.create(email="ada@example.com")
+    clock = database_away_for(3600)
+
+    with pytest.raises(OperationalError):
+        delivery.invitations_deliver(
+            invitation_ids=[invitation.pk], worker="w1", mailer=mail.ReusableMailer()
+        )
+
+    invitation.refresh_from_db()
+    assert (invitation.status, invitation.claimed_by) == (Status.SENDING, "w1")
+    assert 60 - delivery.STAMP_RETRY_CAP <= clock.now <= 60

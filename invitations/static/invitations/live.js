@@ -115,10 +115,10 @@
   function connect() {
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     const socket = new WebSocket(scheme + location.host + table.dataset.livePath);
-    socket.onopen = function () { delay = 1000; state.textContent = "live"; };
+    socket.onopen = function () { delay = 1000; state.textContent = state.dataset.live; };
     socket.onmessage = function (event) { JSON.parse(event.data).forEach(show); };
     socket.onclose = function () {
-      state.textContent = "reconnecting…";
+      state.textContent = state.dataset.reconnecting;
       setTimeout(connect, delay);
       delay = Math.min(delay * 2, 30000);
     };
