@@ -4,6 +4,7 @@ home page, logging out, the error pages and the admin. Each screen passes check_
 sideways scrolling, no serious or critical axe-core violation, a screenshot."""
 
 import os
+from datetime import UTC, datetime
 
 import pytest
 from django.utils import timezone
@@ -66,7 +67,10 @@ def admin_rows(staff, django_user_model):
     Invitation.objects.create(
         email="failed@example.com", sender=staff, status=Status.FAILED, last_error="550 " * 40
     )
-    Invitation.objects.create(email="accepted@example.com", status=Status.ACCEPTED)
+    accepted = Invitation.objects.create(email="accepted@example.com", status=Status.ACCEPTED)
+    # The widest date Django's English format writes, whatever the time of the run.
+    widest = datetime(2026, 9, 30, 22, 59, tzinfo=UTC)  # "Sept. 30, 2026, 10:59 p.m."
+    Invitation.objects.filter(pk=accepted.pk).update(created=widest, sent=widest)
     return sent
 
 
