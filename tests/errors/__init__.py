@@ -1,2 +1,2 @@
-"""The site with two URLs that fail on purpose, for the error pages' tests only; never in
+"""The site with three URLs that fail on purpose, for the error pages' tests only; never in
 myproject: production has no URL that breaks on request."""

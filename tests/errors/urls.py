@@ -1,8 +1,13 @@
+from django.core.exceptions import BadRequest
 from django.db import OperationalError
 from django.urls import path
 
 from myproject.urls import handler500 as handler500  # handlers are read from the root URLconf
 from myproject.urls import urlpatterns as site_urlpatterns
+
+
+def bad_request(request):
+    raise BadRequest("a request this site cannot read")
 
 
 def broken(request):
@@ -15,6 +20,7 @@ def database_away(request):
 
 urlpatterns = [
     *site_urlpatterns,
+    path("test-errors/400/", bad_request),
     path("test-errors/500/", broken),
     path("test-errors/503/", database_away),
 ]

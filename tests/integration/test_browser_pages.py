@@ -21,7 +21,7 @@ PRODUCTION = {
     "SECRET_KEY": SECRET_KEY,
     "SECURE_SSL_REDIRECT": "0",
     "SECURE_HSTS_SECONDS": "0",
-    "DJANGO_SETTINGS_MODULE": "tests.errors.settings",  # myproject's, plus two URLs that fail
+    "DJANGO_SETTINGS_MODULE": "tests.errors.settings",  # myproject's, plus three URLs that fail
 }
 # The list's own box scrolls sideways when its table is wider (Django's .results).
 LIST_OVERFLOW = """() => {
@@ -119,6 +119,7 @@ def login_and_error_pages(chromium, stack, viewport: dict) -> None:
     page.goto("/accounts/login/")
     check_screen(page, "login")
     for path, status, name in [
+        ("/test-errors/400/", 400, "error-400"),
         ("/no/such/page/", 404, "error-404"),
         ("/test-errors/500/", 500, "error-500"),
         ("/test-errors/503/", 503, "error-503"),
