@@ -87,7 +87,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
         "max_size": env.int("DATABASE_POOL_SIZE", default=10),
-        "timeout": 10,
+        # How long a request waits for a connection, every one busy or the database away: then
+        # the 503 page. (At 10 s a load balancer's probe and staff waited 10 s to hear it.)
+        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=3.0),
+        # psycopg_pool tries a lost connection again after 1, 2, 4 … s: once the database was
+        # away for 40 s, its next try came 16 s after it was back. Past 5 s of failures the
+        # attempt ends, and the next request connects at once.
+        "reconnect_timeout": 5.0,
     }
 # Longest SQL statement of a web request on PostgreSQL (milliseconds; 0: no limit); asgi.py
 # applies it to the web process only, never to the worker or migrate.
