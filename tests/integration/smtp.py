@@ -44,7 +44,7 @@ class RecordingHandler:
         session.host_name = hostname
         with self.lock:
             self.greetings.append(hostname)
-        return [*responses[:-1], "250-PIPELINING", responses[-1]]  # as providers do: the product pipelines
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]  # as providers do; smtplib ignores it
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
         reply = self.replies.get(address, self.default_reply)
